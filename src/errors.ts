@@ -1,0 +1,88 @@
+// The one catalogue of tollgate's stable identifiers.
+//
+// - Reason ids go on the wire (`{"error":…,"reason":…}`), in the access and decision logs and in
+//   metrics labels. Each maps to one HTTP status.
+// - TG_ERR_* codes name operator-facing failures (config, secrets, TLS, CLI). Each is documented in
+//   docs/errors.md; test/errors.test.ts keeps the two in step.
+
+export interface ReasonSpec {
+  status: number
+  /** The `error` field of the JSON body. */
+  error: string
+  description: string
+}
+
+export const REASONS = {
+  allowed: { status: 200, error: '', description: 'A rule granted the request.' },
+  owner_bypass: { status: 200, error: '', description: 'An owner principal bypassed the conditions (audit-logged).' },
+  no_route: { status: 404, error: 'not_found', description: 'No container matches the host and path.' },
+  policy_denied: { status: 403, error: 'forbidden', description: 'No rule whose principals match has a true condition.' },
+  policy_error: { status: 403, error: 'forbidden', description: 'A condition failed to evaluate; errors deny.' },
+  credential_missing: { status: 401, error: 'unauthorized', description: 'A private container was called without a credential.' },
+  credential_malformed: { status: 401, error: 'unauthorized', description: 'The credential is not a tollgate key nor a well-formed JWT.' },
+  credential_unknown: { status: 401, error: 'unauthorized', description: 'No such key, or a JWT from no accepted issuer or with no matching key.' },
+  credential_invalid: { status: 401, error: 'unauthorized', description: 'The JWT signature, algorithm, issuer or audience is not accepted.' },
+  credential_expired: { status: 401, error: 'unauthorized', description: 'The key or JWT has expired (or a JWT is not yet valid).' },
+  credential_revoked: { status: 401, error: 'unauthorized', description: 'The key was revoked.' },
+  credential_out_of_scope: { status: 401, error: 'unauthorized', description: 'The key is scoped to other containers.' },
+  bad_request: { status: 400, error: 'bad_request', description: 'The request is malformed.' },
+  header_underscore: { status: 400, error: 'bad_request', description: 'A header name contains "_" (could alias X-Auth-Token upstream).' },
+  header_duplicate_host: { status: 400, error: 'bad_request', description: 'More than one Host header, or Host disagrees with the target.' },
+  path_not_canonical: { status: 400, error: 'bad_request', description: 'The path has encoded slashes, dot segments, "//", ";", NUL or backslashes.' },
+  method_not_allowed: { status: 405, error: 'method_not_allowed', description: 'CONNECT, TRACE and OPTIONS * are not proxied.' },
+  payload_too_large: { status: 413, error: 'payload_too_large', description: 'The body exceeds the container\'s limit.' },
+  upstream_unreachable: { status: 502, error: 'bad_gateway', description: 'The container refused, reset or failed TLS verification.' },
+  upstream_bad_response: { status: 502, error: 'bad_gateway', description: 'The container answered with a malformed or oversize response.' },
+  upstream_timeout: { status: 504, error: 'gateway_timeout', description: 'The container did not answer in time.' },
+  draining: { status: 503, error: 'unavailable', description: 'The gateway is shutting down.' },
+  internal_error: { status: 500, error: 'internal_error', description: 'A bug in tollgate; the request was not forwarded.' }
+} as const satisfies Record<string, ReasonSpec>
+
+export type ReasonId = keyof typeof REASONS
+
+/** Operator-facing error codes. */
+export const ERROR_CODES = {
+  TG_ERR_CONFIG_READ: 'The config file cannot be read or is not YAML.',
+  TG_ERR_CONFIG_INVALID: 'The config does not match the schema; the message names the field path.',
+  TG_ERR_CONFIG_INTERPOLATION: 'A ${env:…} or ${file:…} reference in the config cannot be resolved.',
+  TG_ERR_POLICY_INVALID: 'A policy condition does not parse, type-check to bool, or pass the load-time safety limits.',
+  TG_ERR_SECRET_UNRESOLVED: 'A secret reference cannot be resolved (the message names the reference, never a value).',
+  TG_ERR_SECRET_STORE: 'The encrypted secret store is missing, tampered, truncated or under a wrong master key.',
+  TG_ERR_MASTER_KEY: 'TOLLGATE_MASTER_KEY is missing or not 32 bytes of base64.',
+  TG_ERR_KEYS_STORE: 'The tollgate keys file cannot be read or written.',
+  TG_ERR_TLS: 'The TLS certificate or key cannot be loaded.',
+  TG_ERR_LISTEN: 'A listener could not bind its address.',
+  TG_ERR_USAGE: 'The command line is not understood.'
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** An operator-facing error: one line, a stable code, never a secret value. */
+export class TollgateError extends Error {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'TollgateError'
+    this.code = code
+  }
+}
+
+/** A config error that names the field path, e.g. `containers.hello.policies[0].condition`. */
+export class ConfigError extends TollgateError {
+  readonly path: string
+  constructor (path: string, message: string, code: ErrorCode = 'TG_ERR_CONFIG_INVALID') {
+    super(code, path ? `${path}: ${message}` : message)
+    this.name = 'ConfigError'
+    this.path = path
+  }
+}
+
+/** Renders a config path from segments: ['containers','a','policies',0] → containers.a.policies[0]. */
+export function formatPath (segments: ReadonlyArray<string | number>): string {
+  let out = ''
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`
+    else out += out === '' ? s : `.${s}`
+  }
+  return out
+}

@@ -1,0 +1,50 @@
+// The seam between the pipeline and the policy engine. The pipeline builds RequestFacts and a
+// Principal for each request; the engine (compiled at load) decides.
+
+/** Everything a condition may read about a request. Built once per request by the pipeline. */
+export interface RequestFacts {
+  /** The one trusted client IP, IPv4-mapped IPv6 already reported as IPv4. */
+  ip: string
+  /** User-Agent, cut at 255 characters ('' when absent). */
+  userAgent: string
+  time: Date
+  method: string
+  /** The canonical path that is sent upstream (no query string). */
+  path: string
+  /** Host the client asked for, lower-case, without port. */
+  host: string
+  /** Node's IncomingHttpHeaders (lower-case names; a value may be an array, e.g. set-cookie). */
+  headers: Record<string, string | string[] | undefined>
+}
+
+export type PrincipalKind = 'anonymous' | 'key' | 'jwt'
+
+/** Who is calling. Public containers always see the anonymous principal. */
+export interface Principal {
+  kind: PrincipalKind
+  /** Key name for `key`, JWT `sub` for `jwt`, '' for anonymous. */
+  id: string
+  /** Owner exception: bypasses conditions (every bypass is audit-logged by the pipeline). */
+  owner: boolean
+  /** JWT claims (empty object for keys and anonymous). */
+  claims: Readonly<Record<string, unknown>>
+}
+
+export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous', id: '', owner: false, claims: Object.freeze({}) })
+
+/** One rule as written in config (`containers.NAME.policies[i]`). */
+export interface PolicyRuleConfig {
+  name: string
+  principals?: string[]
+  condition?: string
+}
+
+export type Privacy = 'public' | 'private'
+
+export interface Decision {
+  allow: boolean
+  /** Stable reason id, see src/errors.ts (`allowed`, `owner_bypass`, `policy_denied`, `policy_error`, …). */
+  reason: string
+  /** Name of the rule that granted (or, on error, that failed). */
+  rule?: string
+}
