@@ -5,7 +5,9 @@ export default [
   {
     rules: {
       '@stylistic/comma-dangle': 'off',
-      '@stylistic/space-before-function-paren': 'off'
+      '@stylistic/space-before-function-paren': 'off',
+      // ${env:…} / ${secret:…} references are tollgate syntax, not mistaken template literals
+      'no-template-curly-in-string': 'off'
     }
   }
 ]
