@@ -1,7 +1,34 @@
-// Config schema for the `secrets:` section (owned by the secrets room).
-import { Type } from '@sinclair/typebox'
+// Config schema for the `secrets:` section (owned by the secrets room). Durations are milliseconds.
+import { Type, type Static } from '@sinclair/typebox'
+
+const strict = { additionalProperties: false } as const
+
+/** Scaleway Secret Manager, for `${scw:…}` references. */
+export const ScalewaySecretsSchema = Type.Object({
+  /** API origin; http:// only makes sense for a local test server. */
+  baseUrl: Type.String({ minLength: 1, default: 'https://api.scaleway.com' }),
+  /**
+   * The IAM secret key sent as X-Auth-Token, as a reference (`${env:…}`, `${file:…}` or `${secret:…}`),
+   * never inline. Needs SecretManagerSecretAccess on the secrets' project.
+   */
+  secretKey: Type.String({ minLength: 1, default: '${env:SCW_SECRET_KEY}' }),
+  /** Project of `${scw:REGION/path/name}` references that do not name one. */
+  projectId: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' })),
+  /** Whole-request deadline for one access call. */
+  timeout: Type.Integer({ minimum: 100, maximum: 120000, default: 5000 })
+}, { ...strict, default: {} })
 
 export const SecretsSchema = Type.Object({
   /** Encrypted store file (relative to the config file's folder). */
-  store: Type.Optional(Type.String({ minLength: 1 }))
-}, { additionalProperties: false })
+  store: Type.Optional(Type.String({ minLength: 1 })),
+  /** How long a value fetched from Scaleway Secret Manager counts as fresh. */
+  ttl: Type.Integer({ minimum: 1000, default: 300000 }),
+  /** Refresh this long before `ttl` runs out, in the background (must be below ttl). */
+  refreshAhead: Type.Integer({ minimum: 0, default: 60000 }),
+  /** How often `${file:…}` files and the store are checked for changes (a folder watch also triggers checks). */
+  pollInterval: Type.Integer({ minimum: 50, maximum: 600000, default: 1000 }),
+  scaleway: ScalewaySecretsSchema
+}, { ...strict, default: {} })
+
+export type SecretsConfig = Static<typeof SecretsSchema>
+export type ScalewaySecretsConfig = Static<typeof ScalewaySecretsSchema>

@@ -1,0 +1,456 @@
+// The secret resolver: turns references from config into live SecretHandles.
+//
+// Values are cached in an lru-cache keyed by source (containers that name the same secret share one
+// fetch; concurrent fetches of one key share one request). Scaleway Secret Manager values are
+// refreshed in the background `refreshAhead` before their `ttl` runs out; `${file:…}` files and the
+// local store are re-read when they change (polled, plus a folder watch for a quick pickup — this
+// also follows a Kubernetes-style `..data` symlink swap). When a source fails, the last good value is
+// served, a warning is logged and `events.refreshFailed` fires. Nothing here ever logs or throws a
+// value: log lines and errors carry the reference as written and a reason.
+import { watch, type FSWatcher } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path'
+import { LRUCache } from 'lru-cache'
+import { Value } from '@sinclair/typebox/value'
+import { ConfigError, TollgateError } from '../errors.js'
+import { SecretsSchema, type SecretsConfig } from './schema.js'
+import { parseSecretRef, stripOneNewline, type ParsedRef, type ScwTarget } from './refs.js'
+import { accessSecretVersion, ScwAccessError } from './scaleway.js'
+import { SecretStore, masterKeyFromEnv } from './store.js'
+import type { SecretHandle, SecretResolver } from './types.js'
+
+export type { SecretHandle, SecretResolver } from './types.js'
+export { isSecretRef } from './types.js'
+export { SecretStore, masterKeyFromEnv } from './store.js'
+
+/** Hooks for metrics. Arguments are references as written in config, and reasons; never values. */
+export interface SecretEvents {
+  /** A fetch from the source succeeded (scheduled, forced or after a change was seen). */
+  refreshed?: (ref: string, changed: boolean) => void
+  /** A fetch failed; the last good value is still served. */
+  refreshFailed?: (ref: string, reason: string) => void
+  /** The value changed (after the first resolution). */
+  rotated?: (ref: string) => void
+}
+
+/** Pino-compatible subset. */
+export interface SecretLogger {
+  info: (obj: Record<string, unknown>, msg: string) => void
+  warn: (obj: Record<string, unknown>, msg: string) => void
+  error: (obj: Record<string, unknown>, msg: string) => void
+}
+
+export interface SecretResolverOptions {
+  /** Folder of the config file: relative `${file:…}` paths and `secrets.store` resolve against it. */
+  baseDir: string
+  /** The parsed `secrets:` config section (defaults are applied here too). */
+  secrets?: Partial<SecretsConfig> | undefined
+  /** Where `${env:…}`, TOLLGATE_MASTER_KEY and SCW_* come from (default process.env). */
+  env?: NodeJS.ProcessEnv
+  logger?: SecretLogger
+  events?: SecretEvents
+  /** The store's master key; default from the environment (TOLLGATE_MASTER_KEY or TOLLGATE_MASTER_KEY_FILE). */
+  masterKey?: Buffer | readonly Buffer[]
+  /** Forced refreshes closer together than this (ms) share the previous outcome. Default 1000. */
+  refreshCooldown?: number
+}
+
+const noop = (): void => {}
+const silent: SecretLogger = { info: noop, warn: noop, error: noop }
+
+/** A failure whose message is safe to show. */
+class SourceError extends Error {
+  readonly retryAfterMs: number | undefined
+  constructor (message: string, retryAfterMs?: number) {
+    super(message)
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+function reasonOf (err: unknown): string {
+  if (err instanceof SourceError || err instanceof ScwAccessError || err instanceof TollgateError) return err.message
+  const code = (err as { code?: unknown } | null)?.code
+  return `unexpected error${typeof code === 'string' ? ` (${code})` : ''}`
+}
+
+function errnoCode (err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : 'error'
+}
+
+function nonEmpty (v: string, what: string): string {
+  if (v === '') throw new SourceError(`${what} is empty`)
+  return v
+}
+
+/** One source of one value (shared by every handle on the same reference). */
+interface Source {
+  /** Fetch the value now. Throws SourceError (safe message). */
+  load: (signal: AbortSignal) => Promise<string>
+  /** Scaleway values expire; local ones are watched instead. */
+  expires: boolean
+  /** A cheap fingerprint of the source (polled); undefined when it cannot change by itself. */
+  fingerprint?: () => Promise<string>
+  /** A folder to watch for a quick pickup. */
+  watchDir?: string
+}
+
+async function fileFingerprint (path: string): Promise<string> {
+  try {
+    const s = await stat(path) // follows symlinks: a swapped `..data` link shows up as a new inode
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`
+  } catch (err) {
+    return `error:${errnoCode(err)}`
+  }
+}
+
+class Entry {
+  readonly key: string
+  readonly ref: string
+  readonly source: Source
+  last: string | undefined
+  initial: Promise<void> | undefined
+  failures = 0
+  /** After a failure, a local source is retried at this time even if it looks unchanged. */
+  retryAt = 0
+  fingerprint: string | undefined
+  timer: NodeJS.Timeout | undefined
+  watcher: FSWatcher | undefined
+  checking = false
+  recent: { at: number, result: Promise<boolean> } | undefined
+
+  constructor (key: string, ref: string, source: Source) {
+    this.key = key
+    this.ref = ref
+    this.source = source
+  }
+}
+
+class Resolver implements SecretResolver {
+  readonly #baseDir: string
+  readonly #cfg: SecretsConfig
+  readonly #env: NodeJS.ProcessEnv
+  readonly #log: SecretLogger
+  readonly #events: SecretEvents
+  readonly #masterKey: Buffer | readonly Buffer[] | undefined
+  readonly #cooldown: number
+  readonly #entries = new Map<string, Entry>()
+  readonly #cache: LRUCache<string, string>
+  readonly #abort = new AbortController()
+  #store: Promise<SecretStore> | undefined
+  #scwKey: Promise<SecretHandle> | undefined
+  #closed = false
+
+  constructor (opts: SecretResolverOptions) {
+    this.#baseDir = opts.baseDir
+    const cfg = Value.Default(SecretsSchema, structuredClone(opts.secrets ?? {}))
+    const first = Value.Errors(SecretsSchema, cfg).First()
+    if (first !== undefined) {
+      throw new ConfigError(`secrets${first.path.replace(/\//g, '.')}`, first.message.toLowerCase())
+    }
+    this.#cfg = cfg as SecretsConfig
+    if (this.#cfg.refreshAhead >= this.#cfg.ttl) {
+      throw new ConfigError('secrets.refreshAhead', `must be below secrets.ttl (${this.#cfg.ttl})`)
+    }
+    this.#env = opts.env ?? process.env
+    this.#log = opts.logger ?? silent
+    this.#events = opts.events ?? {}
+    this.#masterKey = opts.masterKey
+    this.#cooldown = opts.refreshCooldown ?? 1000
+    this.#cache = new LRUCache<string, string>({
+      max: 10_000,
+      ttl: this.#cfg.ttl,
+      allowStale: false,
+      noDeleteOnStaleGet: true,
+      noDeleteOnFetchRejection: true,
+      fetchMethod: async (key, _stale, { signal }) => {
+        const entry = this.#entries.get(key)
+        if (entry === undefined) throw new SourceError('no longer referenced')
+        return await entry.source.load(signal)
+      }
+    })
+  }
+
+  async resolve (ref: string, where: string): Promise<SecretHandle> {
+    const at = where === '' ? '' : `${where}: `
+    if (this.#closed) throw new TollgateError('TG_ERR_SECRET_UNRESOLVED', `${at}cannot resolve ${ref}: the resolver is closed`)
+    let parsed: ParsedRef
+    try {
+      parsed = parseSecretRef(ref)
+    } catch (err) {
+      throw new TollgateError('TG_ERR_SECRET_UNRESOLVED', `${at}invalid secret reference ${JSON.stringify(ref.slice(0, 200))}: ${(err as Error).message}`)
+    }
+    const key = this.#keyOf(parsed)
+    let entry = this.#entries.get(key)
+    if (entry === undefined) {
+      entry = new Entry(key, ref, this.#sourceFor(parsed))
+      this.#entries.set(key, entry)
+      entry.initial = this.#first(entry)
+    }
+    try {
+      await entry.initial
+    } catch (err) {
+      throw new TollgateError('TG_ERR_SECRET_UNRESOLVED', `${at}cannot resolve ${ref}: ${reasonOf(err)}`)
+    }
+    const e = entry
+    return {
+      ref,
+      value: () => e.last!,
+      refresh: () => this.#refresh(e)
+    }
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#abort.abort()
+    for (const e of this.#entries.values()) this.#stop(e)
+    this.#entries.clear()
+    this.#cache.clear()
+  }
+
+  #keyOf (p: ParsedRef): string {
+    switch (p.kind) {
+      case 'secret': return `secret:${p.name}`
+      case 'env': return `env:${p.name}`
+      case 'file': return `file:${this.#abs(p.path)}`
+      case 'scw': return `scw:${JSON.stringify(p.target)}`
+    }
+  }
+
+  #abs (p: string): string {
+    return isAbsolute(p) ? p : resolvePath(this.#baseDir, p)
+  }
+
+  #sourceFor (p: ParsedRef): Source {
+    switch (p.kind) {
+      case 'env': {
+        const name = p.name
+        return {
+          expires: false,
+          load: async () => {
+            const v = this.#env[name]
+            if (v === undefined) throw new SourceError(`environment variable ${name} is not set`)
+            return nonEmpty(v, `environment variable ${name}`)
+          }
+        }
+      }
+      case 'file': {
+        const path = this.#abs(p.path)
+        return {
+          expires: false,
+          watchDir: dirname(path),
+          fingerprint: () => fileFingerprint(path),
+          load: async () => {
+            let text: string
+            try {
+              text = await readFile(path, 'utf8')
+            } catch (err) {
+              throw new SourceError(`cannot read ${path} (${errnoCode(err)})`)
+            }
+            return nonEmpty(stripOneNewline(text), `file ${path}`)
+          }
+        }
+      }
+      case 'secret': {
+        const name = p.name
+        const file = this.#storeFile()
+        return {
+          expires: false,
+          watchDir: file === undefined ? undefined : dirname(file),
+          fingerprint: file === undefined ? undefined : () => fileFingerprint(file),
+          load: async () => {
+            const store = await this.#openStore()
+            await store.reload()
+            const v = store.get(name)
+            if (v === undefined) throw new SourceError(`no secret "${name}" in the store ${store.file} (add it with \`tollgate secrets set ${name}\`)`)
+            return nonEmpty(v, `secret "${name}"`)
+          }
+        }
+      }
+      case 'scw': {
+        const target = p.target
+        return {
+          expires: true,
+          load: (signal) => this.#loadScw(target, signal)
+        }
+      }
+    }
+  }
+
+  #storeFile (): string | undefined {
+    return this.#cfg.store === undefined ? undefined : this.#abs(this.#cfg.store)
+  }
+
+  #openStore (): Promise<SecretStore> {
+    if (this.#store === undefined) {
+      const file = this.#storeFile()
+      this.#store = (async () => {
+        if (file === undefined) throw new SourceError('secrets.store is not set in the config')
+        const key = this.#masterKey ?? masterKeyFromEnv(this.#env)
+        return await SecretStore.open(file, key)
+      })()
+      this.#store.catch(() => { this.#store = undefined }) // retried on the next use
+    }
+    return this.#store
+  }
+
+  #scwKeyHandle (): Promise<SecretHandle> {
+    if (this.#scwKey === undefined) {
+      const ref = this.#cfg.scaleway.secretKey
+      this.#scwKey = (async () => {
+        if (ref.startsWith('${scw:')) throw new SourceError('secrets.scaleway.secretKey cannot itself be a ${scw:…} reference')
+        return await this.resolve(ref, 'secrets.scaleway.secretKey')
+      })()
+      this.#scwKey.catch(() => { this.#scwKey = undefined })
+    }
+    return this.#scwKey
+  }
+
+  async #loadScw (target: ScwTarget, signal: AbortSignal): Promise<string> {
+    if (target.by === 'path' && target.projectId === undefined) {
+      const projectId = this.#cfg.scaleway.projectId ?? this.#env.SCW_DEFAULT_PROJECT_ID
+      if (projectId === undefined || projectId === '') {
+        throw new SourceError('the reference names no project and neither secrets.scaleway.projectId nor SCW_DEFAULT_PROJECT_ID is set')
+      }
+      target = { ...target, projectId }
+    }
+    const key = await this.#scwKeyHandle()
+    const opts = { baseUrl: this.#cfg.scaleway.baseUrl, timeout: this.#cfg.scaleway.timeout }
+    let data: Buffer
+    try {
+      data = await accessSecretVersion(opts, key.value(), target, signal)
+    } catch (err) {
+      // The IAM key itself may have been rotated (file or store source): pick it up and try once more.
+      if (!(err instanceof ScwAccessError && err.status === 401 && await key.refresh())) {
+        throw err instanceof ScwAccessError ? new SourceError(err.message, err.retryAfterMs) : err
+      }
+      try {
+        data = await accessSecretVersion(opts, key.value(), target, signal)
+      } catch (err2) {
+        throw err2 instanceof ScwAccessError ? new SourceError(err2.message, err2.retryAfterMs) : err2
+      }
+    }
+    let text: string
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(data)
+    } catch {
+      throw new SourceError('the Secret Manager version is not UTF-8 text')
+    }
+    return nonEmpty(stripOneNewline(text), 'the Secret Manager version')
+  }
+
+  async #first (e: Entry): Promise<void> {
+    if (e.source.fingerprint !== undefined) e.fingerprint = await e.source.fingerprint()
+    try {
+      const v = await this.#cache.fetch(e.key, { forceRefresh: true, signal: this.#abort.signal })
+      if (v === undefined) throw new SourceError('no value')
+      e.last = v
+    } catch (err) {
+      this.#stop(e)
+      if (this.#entries.get(e.key) === e) this.#entries.delete(e.key)
+      this.#cache.delete(e.key)
+      throw err
+    }
+    this.#watch(e)
+    this.#schedule(e, this.#cfg.ttl - this.#cfg.refreshAhead)
+  }
+
+  /** handle.refresh(): coalesced, with a short cooldown so a burst of 401s causes one fetch. */
+  #refresh (e: Entry): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false)
+    const now = Date.now()
+    if (e.recent !== undefined && now - e.recent.at < this.#cooldown) return e.recent.result
+    const result = this.#fetch(e, 'forced')
+    e.recent = { at: now, result }
+    return result
+  }
+
+  /** Fetch from the source (sharing an in-flight fetch), update the value, fire events. Never rejects. */
+  async #fetch (e: Entry, why: 'forced' | 'scheduled' | 'changed'): Promise<boolean> {
+    let v: string | undefined
+    try {
+      v = await this.#cache.fetch(e.key, { forceRefresh: true, signal: this.#abort.signal })
+      if (v === undefined) throw new SourceError('no value')
+    } catch (err) {
+      if (this.#closed || this.#entries.get(e.key) !== e) return false
+      e.failures++
+      const reason = reasonOf(err)
+      this.#log.warn({ ref: e.ref, reason, why, failures: e.failures }, 'secret refresh failed; serving the last good value')
+      this.#events.refreshFailed?.(e.ref, reason)
+      const backoff = Math.min(1000 * 2 ** (e.failures - 1), 60_000, this.#cfg.ttl)
+      const retryAfter = err instanceof SourceError ? err.retryAfterMs ?? 0 : 0
+      e.retryAt = Date.now() + Math.max(backoff, retryAfter)
+      this.#schedule(e, Math.max(backoff, retryAfter))
+      return false
+    }
+    if (this.#closed || this.#entries.get(e.key) !== e) return false
+    const changed = v !== e.last
+    if (e.failures > 0) this.#log.info({ ref: e.ref, failures: e.failures }, 'secret source recovered')
+    e.failures = 0
+    e.last = v
+    this.#events.refreshed?.(e.ref, changed)
+    if (changed) {
+      this.#log.info({ ref: e.ref, why }, 'secret rotated')
+      this.#events.rotated?.(e.ref)
+    }
+    this.#schedule(e, this.#cfg.ttl - this.#cfg.refreshAhead)
+    return changed
+  }
+
+  /** Scaleway values: refresh ahead of expiry (or retry after a failure). Local sources: poll. */
+  #schedule (e: Entry, delay: number): void {
+    if (this.#closed) return
+    if (e.timer !== undefined) clearTimeout(e.timer)
+    e.timer = undefined
+    if (e.source.expires) {
+      e.timer = setTimeout(() => { this.#fetch(e, 'scheduled').catch(noop) }, Math.max(delay, 10))
+    } else if (e.source.fingerprint !== undefined) {
+      e.timer = setTimeout(() => { this.#check(e).catch(noop) }, this.#cfg.pollInterval)
+    }
+    e.timer?.unref()
+  }
+
+  /** Poll tick (or watch event) for a local source: re-read if its fingerprint changed. */
+  async #check (e: Entry): Promise<void> {
+    if (this.#closed || e.checking || e.source.fingerprint === undefined) return
+    e.checking = true
+    try {
+      const fp = await e.source.fingerprint()
+      if (fp !== e.fingerprint || (e.failures > 0 && Date.now() >= e.retryAt)) {
+        e.fingerprint = fp
+        await this.#fetch(e, 'changed')
+        return // #fetch scheduled the next tick
+      }
+    } finally {
+      e.checking = false
+    }
+    this.#schedule(e, this.#cfg.pollInterval)
+  }
+
+  #watch (e: Entry): void {
+    if (e.source.watchDir === undefined) return
+    try {
+      let soon: NodeJS.Timeout | undefined
+      e.watcher = watch(e.source.watchDir, { persistent: false }, () => {
+        if (soon !== undefined) return
+        soon = setTimeout(() => { soon = undefined; this.#check(e).catch(noop) }, 20)
+        soon.unref()
+      })
+      e.watcher.on('error', () => { e.watcher?.close(); e.watcher = undefined })
+    } catch {
+      // no watch support here: polling alone picks the change up
+    }
+  }
+
+  #stop (e: Entry): void {
+    if (e.timer !== undefined) clearTimeout(e.timer)
+    e.timer = undefined
+    e.watcher?.close()
+    e.watcher = undefined
+  }
+}
+
+/** Creates a resolver for one loaded config. Call `close()` when the config is replaced. */
+export function createSecretResolver (opts: SecretResolverOptions): SecretResolver {
+  return new Resolver(opts)
+}

@@ -1,0 +1,80 @@
+// Parsing of secret references: `${secret:NAME}`, `${env:NAME}`, `${file:PATH}`, `${scw:…}`.
+// The `scw` forms (docs/secrets.md):
+//   ${scw:REGION/SECRET_ID}                      by id
+//   ${scw:REGION/PROJECT_ID/[FOLDER/…/]NAME}     by name in a folder of a project
+//   ${scw:REGION/[FOLDER/…/]NAME}                by name, project from secrets.scaleway.projectId
+// each optionally ending in `@REVISION` (an integer, `latest` or `latest_enabled`, the default).
+import { SECRET_NAME } from './store.js'
+
+export type ScwTarget =
+  | { by: 'id', region: string, revision: string, id: string }
+  | { by: 'path', region: string, revision: string, projectId: string | undefined, path: string, name: string }
+
+export type ParsedRef =
+  | { kind: 'secret', name: string }
+  | { kind: 'env', name: string }
+  | { kind: 'file', path: string }
+  | { kind: 'scw', target: ScwTarget }
+
+const REF = /^\$\{(secret|env|file|scw):([^}]+)\}$/
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const REGION = /^[a-z]{2}-[a-z]{3}$/
+export const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+const REVISION = /^(?:[1-9][0-9]{0,9}|latest|latest_enabled)$/
+/** Scaleway secret names and folder names. */
+const SCW_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/
+
+/** Parses a whole reference; throws an Error whose message says what is wrong (safe to show). */
+export function parseSecretRef (ref: string): ParsedRef {
+  const m = REF.exec(ref)
+  if (m === null) {
+    throw new Error('expected ${secret:NAME}, ${env:NAME}, ${file:PATH} or ${scw:REGION/SECRET_ID}')
+  }
+  const kind = m[1] as ParsedRef['kind']
+  const arg = m[2]!
+  switch (kind) {
+    case 'secret':
+      if (!SECRET_NAME.test(arg)) throw new Error('a store secret name is 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or digit)')
+      return { kind, name: arg }
+    case 'env':
+      if (!ENV_NAME.test(arg)) throw new Error('not an environment variable name')
+      return { kind, name: arg }
+    case 'file':
+      if (arg.includes('\0')) throw new Error('not a file path')
+      return { kind, path: arg }
+    case 'scw':
+      return { kind, target: parseScw(arg) }
+  }
+}
+
+function parseScw (arg: string): ScwTarget {
+  let body = arg
+  let revision = 'latest_enabled'
+  const at = arg.lastIndexOf('@')
+  if (at !== -1) {
+    revision = arg.slice(at + 1)
+    body = arg.slice(0, at)
+    if (!REVISION.test(revision)) throw new Error('the revision after "@" must be a number, latest or latest_enabled')
+  }
+  const segs = body.split('/')
+  const region = segs.shift() ?? ''
+  if (!REGION.test(region)) throw new Error('expected ${scw:REGION/SECRET_ID} with a region like fr-par, nl-ams or pl-waw')
+  if (segs.length === 0 || segs.some((s) => s === '')) {
+    throw new Error('expected ${scw:REGION/SECRET_ID}, ${scw:REGION/PROJECT_ID/[FOLDER/]NAME} or ${scw:REGION/[FOLDER/]NAME}')
+  }
+  if (segs.length === 1 && UUID.test(segs[0]!)) return { by: 'id', region, revision, id: segs[0]!.toLowerCase() }
+  let projectId: string | undefined
+  if (UUID.test(segs[0]!)) projectId = segs.shift()!.toLowerCase()
+  for (const s of segs) {
+    if (!SCW_SEGMENT.test(s)) throw new Error(`"${s.slice(0, 64)}" is not a valid Scaleway secret or folder name`)
+  }
+  const name = segs.pop()!
+  return { by: 'path', region, revision, projectId, path: '/' + segs.join('/'), name }
+}
+
+/** Values read from files and Secret Manager lose exactly one trailing newline (`\n` or `\r\n`). */
+export function stripOneNewline (s: string): string {
+  if (s.endsWith('\r\n')) return s.slice(0, -2)
+  if (s.endsWith('\n')) return s.slice(0, -1)
+  return s
+}
