@@ -100,7 +100,9 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/
 
 function isB64 (s: unknown, bytes?: number): s is string {
   if (typeof s !== 'string' || !B64.test(s) || s.length % 4 !== 0) return false
-  return bytes === undefined || Buffer.from(s, 'base64').length === bytes
+  const decoded = Buffer.from(s, 'base64')
+  // canonical only: no unused bits set, so every change to the file changes what it means
+  return decoded.toString('base64') === s && (bytes === undefined || decoded.length === bytes)
 }
 
 /** Parses and checks the shape of a store file; does not decrypt. */
