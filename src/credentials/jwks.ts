@@ -66,10 +66,12 @@ export class RemoteJwks {
     try {
       return await set(header, token)
     } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey) || !this.#mayRefetch()) throw err
+      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err
     }
-    // unknown kid (or no key for this alg): maybe the issuer rotated; look once, then give up
-    await this.refresh()
+    // unknown kid (or no key for this alg): maybe the issuer rotated. Join the fetch in flight, or
+    // start one if the cooldown allows; then look once more, in the new set only.
+    if (this.#inflight !== undefined) await this.#inflight
+    else if (this.#mayRefetch()) await this.refresh()
     if (this.#set === set) throw new errors.JWKSNoMatchingKey()
     return await this.#set!(header, token)
   }
