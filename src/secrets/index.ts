@@ -13,7 +13,7 @@ import { dirname, isAbsolute, resolve as resolvePath } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError, TollgateError } from '../errors.js'
-import { SecretsSchema, type SecretsConfig } from './schema.js'
+import { SecretsSchema, type ScalewaySecretsConfig, type SecretsConfig } from './schema.js'
 import { parseSecretRef, stripOneNewline, type ParsedRef, type ScwTarget } from './refs.js'
 import { accessSecretVersion, ScwAccessError } from './scaleway.js'
 import { SecretStore, masterKeyFromEnv } from './store.js'
@@ -40,11 +40,14 @@ export interface SecretLogger {
   error: (obj: Record<string, unknown>, msg: string) => void
 }
 
+/** The `secrets:` section as written (before defaults). */
+export type SecretsInput = Partial<Omit<SecretsConfig, 'scaleway'>> & { scaleway?: Partial<ScalewaySecretsConfig> }
+
 export interface SecretResolverOptions {
   /** Folder of the config file: relative `${file:…}` paths and `secrets.store` resolve against it. */
   baseDir: string
   /** The parsed `secrets:` config section (defaults are applied here too). */
-  secrets?: Partial<SecretsConfig> | undefined
+  secrets?: SecretsInput | undefined
   /** Where `${env:…}`, TOLLGATE_MASTER_KEY and SCW_* come from (default process.env). */
   env?: NodeJS.ProcessEnv
   logger?: SecretLogger

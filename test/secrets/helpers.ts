@@ -1,0 +1,45 @@
+// Shared bits for the secrets tests.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { SecretEvents, SecretLogger } from '../../src/secrets/index.js'
+
+export async function tempDir (t: { after: (fn: () => Promise<void>) => void }, prefix = 'tg-secrets-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A logger and event hooks that record everything, to check what was said (and that no value leaked). */
+export function recorder (): { logger: SecretLogger, events: Required<SecretEvents>, lines: string[], events_: Array<[string, string, unknown?]> } {
+  const lines: string[] = []
+  const events_: Array<[string, string, unknown?]> = []
+  const log = (level: string) => (obj: Record<string, unknown>, msg: string): void => { lines.push(JSON.stringify({ level, ...obj, msg })) }
+  return {
+    logger: { info: log('info'), warn: log('warn'), error: log('error') },
+    events: {
+      refreshed: (ref, changed) => { events_.push(['refreshed', ref, changed]) },
+      refreshFailed: (ref, reason) => { events_.push(['refreshFailed', ref, reason]) },
+      rotated: (ref) => { events_.push(['rotated', ref]) }
+    },
+    lines,
+    events_
+  }
+}
+
+export async function waitFor (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Asserts that none of `values` appears in any of `texts`. */
+export function assertNoLeak (texts: string[], values: string[]): void {
+  for (const text of texts) {
+    for (const v of values) {
+      if (text.includes(v)) throw new Error(`a secret value leaked into: ${text.replace(v, '<VALUE>')}`)
+    }
+  }
+}
