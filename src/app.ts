@@ -1,0 +1,251 @@
+// buildApp(config): builds the listeners, the runtime and the admin endpoints. Never listens by
+// itself: `listen()` does, so tests bind port 0 and read the addresses back.
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { createSecureServer, type Http2SecureServer } from 'node:http2'
+import type { AddressInfo, Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import type { LoadedConfig } from './config/load.js'
+import { TollgateError } from './errors.js'
+import { buildRuntime, type Runtime } from './runtime.js'
+import { createHandler, reject, type Exchange, type Observer } from './pipeline.js'
+import { createObserver } from './observability/access.js'
+import { createLogger, type Logger } from './observability/logger.js'
+import { createSecretResolver } from './secrets/index.js'
+import { createAuthenticator } from './credentials/index.js'
+import type { SecretResolver } from './secrets/types.js'
+import type { Authenticator } from './credentials/types.js'
+import { normalizeIp } from './identity/index.js'
+
+export interface AppOptions {
+  logger?: Logger
+  env?: NodeJS.ProcessEnv
+  /** Extra observers of finished exchanges (metrics). */
+  sinks?: Array<(x: Exchange) => void>
+}
+
+export interface Addresses {
+  https: AddressInfo
+  http?: AddressInfo
+  admin?: AddressInfo
+}
+
+export interface App {
+  readonly logger: Logger
+  /** The runtime serving new requests now. */
+  runtime (): Runtime
+  listen (): Promise<Addresses>
+  /** Builds a runtime from `config` and swaps it in; on any error the old one keeps serving. */
+  reload (config: LoadedConfig): Promise<void>
+  /** Stops accepting, drains in-flight requests up to `deadlineMs`, closes idle sockets. */
+  close (deadlineMs?: number): Promise<void>
+  readonly ready: boolean
+}
+
+type TlsServer = Http2SecureServer | ReturnType<typeof createHttpsServer>
+
+export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Promise<App> {
+  const env = opts.env ?? process.env
+  const logger = opts.logger ?? createLogger(config.server.logLevel)
+  const { resolver, authenticator, runtime: first } = await buildParts(config, logger, env)
+  let current: Runtime = first
+  let parts = { resolver, authenticator }
+  let draining = false
+  const observer: Observer = createObserver({ logger, accessLog: config.server.accessLog, sinks: opts.sinks })
+  const getRuntime = (): Runtime => current
+
+  const limits = config.server.limits
+  const tls = loadTls(config)
+  const httpsHandler = createHandler(getRuntime, observer, 'https')
+  const common = {
+    maxHeaderSize: limits.maxHeaderSize,
+    headersTimeout: limits.headersTimeout,
+    requestTimeout: limits.requestTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+    insecureHTTPParser: false
+  }
+  const https: TlsServer = config.server.http2
+    ? createSecureServer({
+      ...tls,
+      ...common,
+      allowHTTP1: true,
+      handshakeTimeout: limits.tlsHandshakeTimeout,
+      settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderSize },
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+      unknownProtocolTimeout: limits.tlsHandshakeTimeout
+    } as Parameters<typeof createSecureServer>[0], httpsHandler)
+    : createHttpsServer({ ...tls, ...common, handshakeTimeout: limits.tlsHandshakeTimeout }, httpsHandler as never)
+  if (limits.maxRequestsPerSocket > 0) (https as unknown as HttpServer).maxRequestsPerSocket = limits.maxRequestsPerSocket
+  guardConnections(https, config, logger)
+  https.on('tlsClientError', () => { /* handshake failures and timeouts: the socket is already destroyed */ })
+
+  let http: HttpServer | undefined
+  if (config.server.listen.http !== undefined) {
+    const plain = config.server.httpOption === 'enabled'
+      ? createHandler(getRuntime, observer, 'http')
+      : redirectHandler(getRuntime, () => (https.address() as AddressInfo | null)?.port ?? config.server.listen.https.port)
+    http = createHttpServer({ ...common }, plain as never)
+    if (limits.maxRequestsPerSocket > 0) http.maxRequestsPerSocket = limits.maxRequestsPerSocket
+    guardConnections(http, config, logger)
+  }
+
+  let admin: HttpServer | undefined
+  if (config.server.admin !== undefined) {
+    admin = createHttpServer((req, res) => adminHandler(req, res, () => ({ ready: !draining })))
+  }
+
+  const app: App = {
+    logger,
+    runtime: getRuntime,
+    get ready () { return !draining },
+    async listen () {
+      const l = config.server.listen
+      const out: Addresses = { https: await listenOn(https, l.https.host, l.https.port) }
+      if (http !== undefined && l.http !== undefined) out.http = await listenOn(http, l.http.host, l.http.port)
+      if (admin !== undefined && config.server.admin !== undefined) out.admin = await listenOn(admin, config.server.admin.host, config.server.admin.port)
+      return out
+    },
+    async reload (next) {
+      loadTls(next) // fail before anything is swapped
+      const built = await buildParts(next, logger, env)
+      const old = current
+      const oldParts = parts
+      current = built.runtime
+      parts = { resolver: built.resolver, authenticator: built.authenticator }
+      // Certificates are re-read on every reload: new handshakes get them, open connections keep theirs.
+      ;(https as unknown as { setSecureContext: (o: object) => void }).setSecureContext(loadTls(next))
+      // Requests that started on the old runtime finish on it; its pools close once they drain.
+      old.close().then(async () => await closeParts(oldParts), () => {})
+    },
+    async close (deadlineMs = config.server.drainTimeout) {
+      draining = true
+      const servers = [https, http].filter((s): s is TlsServer | HttpServer => s !== undefined)
+      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+      for (const s of servers) (s as HttpServer).closeIdleConnections?.()
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadlineMs) })
+      await Promise.race([closed, deadline])
+      clearTimeout(timer)
+      for (const s of servers) (s as HttpServer).closeAllConnections?.()
+      await current.close()
+      await closeParts(parts)
+      if (admin !== undefined) {
+        admin.closeAllConnections()
+        await new Promise<void>((resolve) => admin?.close(() => resolve()))
+      }
+      logger.flush?.()
+    }
+  }
+  return app
+}
+
+async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv): Promise<{ resolver: SecretResolver, authenticator: Authenticator | undefined, runtime: Runtime }> {
+  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger })
+  let authenticator: Authenticator | undefined
+  try {
+    authenticator = await createAuthenticator({
+      credentials: config.credentials,
+      containers: config.containers,
+      baseDir: config.baseDir,
+      resolver,
+      logger,
+      storeFile: config.secrets?.store,
+      env
+    })
+    const runtime = await buildRuntime(config, { logger, resolver, authenticator })
+    return { resolver, authenticator, runtime }
+  } catch (err) {
+    await closeParts({ resolver, authenticator })
+    throw err
+  }
+}
+
+async function closeParts (p: { resolver: SecretResolver, authenticator: Authenticator | undefined }): Promise<void> {
+  await Promise.allSettled([p.resolver.close(), p.authenticator?.close()])
+}
+
+function loadTls (config: LoadedConfig): { cert: Buffer, key: Buffer } {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      throw new TollgateError('TG_ERR_TLS', `server.tls.${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    }
+  }
+  return { cert: read(config.server.tls.cert, 'cert'), key: read(config.server.tls.key, 'key') }
+}
+
+function listenOn (server: TlsServer | HttpServer, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new TollgateError('TG_ERR_LISTEN', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`))
+    }
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}
+
+/** Global and per-IP connection caps, counted on accepted sockets. */
+function guardConnections (server: TlsServer | HttpServer, config: LoadedConfig, logger: Logger): void {
+  const { maxConnections, maxConnectionsPerIp } = config.server.limits
+  ;(server as HttpServer).maxConnections = maxConnections
+  const perIp = new Map<string, number>()
+  let warned = 0
+  server.on('connection', (socket: Socket) => {
+    const ip = normalizeIp(socket.remoteAddress ?? '') ?? '?'
+    const n = (perIp.get(ip) ?? 0) + 1
+    if (n > maxConnectionsPerIp) {
+      if (Date.now() - warned > 10_000) { warned = Date.now(); logger.warn({ ip, limit: maxConnectionsPerIp }, 'per-IP connection limit reached') }
+      socket.destroy()
+      return
+    }
+    perIp.set(ip, n)
+    socket.once('close', () => {
+      const left = (perIp.get(ip) ?? 1) - 1
+      if (left <= 0) perIp.delete(ip)
+      else perIp.set(ip, left)
+    })
+  })
+}
+
+/**
+ * httpOption "redirected": 301 to the same host on the HTTPS port, path and query kept. Only a
+ * configured container host (or, when no container names a host, the request's own host) is
+ * redirected to, so this cannot be used as an open redirect.
+ */
+function redirectHandler (getRuntime: () => Runtime, httpsPort: () => number) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const rt = getRuntime()
+    const host = (req.headers.host ?? '').toLowerCase()
+    const m = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/.exec(host)
+    const url = req.url ?? ''
+    const x = { requestId: '', reason: 'bad_request', scheme: 'http', bytes: 0 } as unknown as Exchange
+    if (m === null || url.charCodeAt(0) !== 47) return reject(rt, res, x, 'bad_request', true)
+    const name = m[1]
+    if (rt.router.hosts.size > 0 && !rt.router.hosts.has(name)) return reject(rt, res, x, 'no_route')
+    const port = httpsPort()
+    const location = `https://${name}${port === 443 ? '' : `:${port}`}${url}`
+    res.writeHead(301, { location, 'content-length': 0, 'cache-control': 'no-store' })
+    res.end()
+  }
+}
+
+function adminHandler (req: IncomingMessage, res: ServerResponse, state: () => { ready: boolean }): void {
+  const path = (req.url ?? '').split('?')[0]
+  const send = (status: number, body: string, type = 'application/json'): void => {
+    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+    res.end(body)
+  }
+  if (path === '/healthz') return send(200, '{"status":"ok"}')
+  if (path === '/readyz') return state().ready ? send(200, '{"status":"ready"}') : send(503, '{"status":"draining"}')
+  send(404, '{"error":"not_found"}')
+}
+
+export type { TLSSocket }

@@ -1,0 +1,187 @@
+// Config loading: YAML → ${env:}/${file:} interpolation → schema defaults and validation →
+// semantic checks → relative paths resolved → deep-frozen. Every error names the field path.
+import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve as resolvePath, isAbsolute } from 'node:path'
+import { parse as parseYaml, YAMLParseError } from 'yaml'
+import { Value } from '@sinclair/typebox/value'
+import ipaddr from 'ipaddr.js'
+import { ConfigSchema, type Config } from './schema.js'
+import { ConfigError, TollgateError, formatPath } from '../errors.js'
+
+export type { Config, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
+
+export type LoadedConfig = Readonly<Config> & {
+  /** Folder of the config file: relative paths in the file are relative to it. */
+  readonly baseDir: string
+  readonly file: string
+}
+
+/**
+ * Fields whose value is a secret reference resolved (and refreshed) by the secret resolver at run
+ * time, not interpolated at load: `${env:…}` and `${file:…}` stay as written there.
+ */
+export const SECRET_FIELDS: RegExp[] = [/^containers\.[^.]+\.token$/, /\.hmacSecret$/, /^secrets\.scaleway\.secretKey$/]
+
+const REF = /\$\{(env|file|secret|scw):([^}]*)\}/g
+const WHOLE_REF = /^\$\{(env|file|secret|scw):([^}]+)\}$/
+const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
+
+export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new TollgateError('TG_ERR_CONFIG_READ', `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+  return parseConfig(text, { file, env })
+}
+
+export function parseConfig (text: string, opts: { file: string, env?: NodeJS.ProcessEnv }): LoadedConfig {
+  const file = resolvePath(opts.file)
+  const baseDir = dirname(file)
+  const env = opts.env ?? process.env
+  let raw: unknown
+  try {
+    raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: 100 })
+  } catch (err) {
+    const msg = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err)
+    throw new TollgateError('TG_ERR_CONFIG_READ', `${file}: not valid YAML: ${msg}`)
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError('', `${file}: the config must be a YAML mapping`)
+  }
+  const value = interpolate(raw, [], baseDir, env) as Record<string, unknown>
+  Value.Default(ConfigSchema, value)
+  const first = Value.Errors(ConfigSchema, value).First()
+  if (first) throw new ConfigError(pointerToPath(first.path), describe(first))
+  const config = value as unknown as Config
+  checkSemantics(config)
+  resolvePaths(config, baseDir)
+  return deepFreeze(Object.assign(config, { baseDir, file })) as LoadedConfig
+}
+
+function interpolate (node: unknown, path: Array<string | number>, baseDir: string, env: NodeJS.ProcessEnv): unknown {
+  if (typeof node === 'string') return interpolateString(node, path, baseDir, env)
+  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, [...path, i], baseDir, env))
+  if (node !== null && typeof node === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(node)) {
+      if (k === '__proto__' || k === 'constructor' || k === 'prototype') {
+        throw new ConfigError(formatPath([...path, k]), 'reserved key')
+      }
+      out[k] = interpolate(v, [...path, k], baseDir, env)
+    }
+    return out
+  }
+  return node
+}
+
+function interpolateString (s: string, path: Array<string | number>, baseDir: string, env: NodeJS.ProcessEnv): string {
+  if (!s.includes('${')) return s
+  const where = formatPath(path)
+  if (SECRET_FIELDS.some((re) => re.test(where))) {
+    if (!WHOLE_REF.test(s)) throw new ConfigError(where, 'expected exactly one secret reference: ${secret:NAME}, ${env:NAME}, ${file:PATH} or ${scw:REGION/SECRET_ID}')
+    return s
+  }
+  return s.replace(REF, (_m, kind: string, arg: string) => {
+    if (kind === 'env') {
+      const v = env[arg]
+      if (v === undefined) throw new ConfigError(where, `environment variable ${arg} is not set`, 'TG_ERR_CONFIG_INTERPOLATION')
+      return v
+    }
+    if (kind === 'file') {
+      const p = isAbsolute(arg) ? arg : resolvePath(baseDir, arg)
+      try {
+        return readFileSync(p, 'utf8').replace(/\r?\n$/, '')
+      } catch (err) {
+        throw new ConfigError(where, `cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'TG_ERR_CONFIG_INTERPOLATION')
+      }
+    }
+    throw new ConfigError(where, `\${${kind}:…} references are only allowed in secret fields (a container's token)`)
+  })
+}
+
+function pointerToPath (pointer: string): string {
+  const segs = pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+  return formatPath(segs.map((s) => (/^\d+$/.test(s) ? Number(s) : s)))
+}
+
+function describe (err: { message: string, schema: unknown, value: unknown }): string {
+  const schema = err.schema as { anyOf?: Array<{ const?: unknown }>, type?: string }
+  if (err.message === 'Unexpected property') return 'unknown key'
+  if (Array.isArray(schema.anyOf) && schema.anyOf.every((s) => s.const !== undefined)) {
+    return `expected one of ${schema.anyOf.map((s) => JSON.stringify(s.const)).join(', ')}, got ${JSON.stringify(err.value)}`
+  }
+  if (err.value === undefined) return `missing (${err.message.toLowerCase()})`
+  return `${err.message.toLowerCase()}, got ${JSON.stringify(err.value)}`
+}
+
+function checkSemantics (config: Config): void {
+  const seen = new Map<string, string>()
+  const names = Object.keys(config.containers)
+  if (names.length === 0) throw new ConfigError('containers', 'at least one container is required')
+  for (const name of names) {
+    const c = config.containers[name]
+    const at = `containers.${name}`
+    if (!CONTAINER_NAME.test(name)) throw new ConfigError(at, 'a container name is 1-63 letters, digits, "_", "-" or "."')
+    let url: URL
+    try { url = new URL(c.upstream) } catch { throw new ConfigError(`${at}.upstream`, `not a URL: ${JSON.stringify(c.upstream)}`) }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${at}.upstream`, 'expected an https:// (or http://) URL')
+    if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+      throw new ConfigError(`${at}.upstream`, 'expected an origin only (scheme, host, optional port), no path, query or credentials')
+    }
+    const path = c.match.path
+    if (!path.startsWith('/') || (path.length > 1 && path.endsWith('/')) || /\/\/|\/\.\.?(\/|$)|[%;\\?#\s]/.test(path)) {
+      throw new ConfigError(`${at}.match.path`, 'expected a canonical path prefix like "/" or "/hello" (no trailing "/", no dot segments, no "%", ";", "?", "#")')
+    }
+    if (c.match.host !== undefined) {
+      const host = c.match.host.toLowerCase()
+      if (!HOSTNAME.test(host)) throw new ConfigError(`${at}.match.host`, `expected a host name without port, got ${JSON.stringify(c.match.host)}`)
+      c.match.host = host
+    }
+    if (!WHOLE_REF.test(c.token)) {
+      throw new ConfigError(`${at}.token`, 'expected a secret reference (${secret:NAME}, ${env:NAME}, ${file:PATH} or ${scw:REGION/SECRET_ID}), never the token itself')
+    }
+    const key = `${c.match.host ?? '*'} ${path}`
+    const other = seen.get(key)
+    if (other !== undefined) throw new ConfigError(`${at}.match`, `same host and path as containers.${other}`)
+    seen.set(key, name)
+  }
+  config.server.trustedProxies.forEach((cidr, i) => {
+    try { parseCidrOrIp(cidr) } catch { throw new ConfigError(`server.trustedProxies[${i}]`, `not an IP address or CIDR: ${JSON.stringify(cidr)}`) }
+  })
+  const { https, http } = config.server.listen
+  const admin = config.server.admin
+  if (http !== undefined && http.port !== 0 && http.port === https.port) throw new ConfigError('server.listen.http.port', 'must differ from server.listen.https.port')
+  if (admin !== undefined && admin.port !== 0 && (admin.port === https.port || admin.port === http?.port)) {
+    throw new ConfigError('server.admin.port', 'the admin listener must never share a port with a public listener')
+  }
+}
+
+/** Parses "10.0.0.0/8" or a bare address (a /32 or /128). Throws on anything else. */
+export function parseCidrOrIp (s: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
+  if (s.includes('/')) return ipaddr.parseCIDR(s)
+  const a = ipaddr.parse(s)
+  return [a, a.kind() === 'ipv4' ? 32 : 128]
+}
+
+function resolvePaths (config: Config, baseDir: string): void {
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolvePath(baseDir, p))
+  config.server.tls.cert = abs(config.server.tls.cert)
+  config.server.tls.key = abs(config.server.tls.key)
+  for (const c of Object.values(config.containers)) {
+    if (c.upstreamCa !== undefined) c.upstreamCa = abs(c.upstreamCa)
+  }
+  if (config.secrets?.store !== undefined) config.secrets.store = abs(config.secrets.store)
+  if (config.credentials?.keys !== undefined) config.credentials.keys = abs(config.credentials.keys)
+}
+
+function deepFreeze<T> (o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o)
+    for (const v of Object.values(o)) deepFreeze(v)
+  }
+  return o
+}

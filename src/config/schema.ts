@@ -1,0 +1,102 @@
+// The one config schema. Defaults live here (TypeBox `default`) and nowhere else; unknown keys are
+// refused everywhere (additionalProperties: false). Rooms own their fragments (secrets, credentials).
+import { Type, type Static } from '@sinclair/typebox'
+import { SecretsSchema } from '../secrets/schema.js'
+import { CredentialsSchema, ContainerAuthFields } from '../credentials/schema.js'
+
+const strict = { additionalProperties: false } as const
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 })
+const Listen = Type.Object({
+  host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  port: Port
+}, strict)
+
+const Hsts = Type.Object({
+  enabled: Type.Boolean({ default: true }),
+  maxAge: Type.Integer({ minimum: 0, default: 31536000 }),
+  includeSubDomains: Type.Boolean({ default: false }),
+  preload: Type.Boolean({ default: false })
+}, { ...strict, default: {} })
+
+/** Limits and timeouts (milliseconds / bytes). Defaults follow security.md §4's suggested gateway settings. */
+export const LimitsSchema = Type.Object({
+  maxHeaderSize: Type.Integer({ minimum: 1024, maximum: 65536, default: 16384 }),
+  maxHeaderCount: Type.Integer({ minimum: 8, maximum: 1000, default: 100 }),
+  bodyLimit: Type.Integer({ minimum: 0, default: 10 * 1024 * 1024 }),
+  headersTimeout: Type.Integer({ minimum: 100, default: 15000 }),
+  requestTimeout: Type.Integer({ minimum: 100, default: 120000 }),
+  keepAliveTimeout: Type.Integer({ minimum: 100, default: 65000 }),
+  tlsHandshakeTimeout: Type.Integer({ minimum: 100, default: 10000 }),
+  maxConnections: Type.Integer({ minimum: 1, default: 10000 }),
+  maxConnectionsPerIp: Type.Integer({ minimum: 1, default: 1000 }),
+  maxRequestsPerSocket: Type.Integer({ minimum: 0, default: 0 }),
+  http2MaxConcurrentStreams: Type.Integer({ minimum: 1, default: 100 })
+}, { ...strict, default: {} })
+
+const Upstream = Type.Object({
+  connectTimeout: Type.Integer({ minimum: 10, default: 5000 }),
+  /** Time to the upstream's response headers; over it → 504. */
+  timeout: Type.Integer({ minimum: 10, default: 30000 }),
+  /** Idle time between two body chunks of the upstream response. */
+  bodyTimeout: Type.Integer({ minimum: 10, default: 30000 }),
+  connections: Type.Integer({ minimum: 1, default: 64 }),
+  pipelining: Type.Integer({ minimum: 0, maximum: 16, default: 1 }),
+  keepAliveTimeout: Type.Integer({ minimum: 100, default: 4000 }),
+  maxResponseHeaderSize: Type.Integer({ minimum: 1024, default: 16384 })
+}, { ...strict, default: {} })
+
+export const PolicyRuleSchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 128 }),
+  principals: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+  condition: Type.Optional(Type.String({ minLength: 1 }))
+}, strict)
+
+export const ContainerSchema = Type.Object({
+  upstream: Type.String({ minLength: 1 }),
+  upstreamCa: Type.Optional(Type.String({ minLength: 1 })),
+  match: Type.Object({
+    host: Type.Optional(Type.String({ minLength: 1 })),
+    path: Type.String({ minLength: 1, default: '/' })
+  }, strict),
+  token: Type.String({ minLength: 1 }),
+  privacy: Type.Union([Type.Literal('public'), Type.Literal('private')], { default: 'private' }),
+  policies: Type.Optional(Type.Array(PolicyRuleSchema)),
+  /** Per-container override of limits.bodyLimit. */
+  bodyLimit: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Per-container override of upstream.timeout. */
+  timeout: Type.Optional(Type.Integer({ minimum: 10 })),
+  ...ContainerAuthFields
+}, strict)
+
+export const ConfigSchema = Type.Object({
+  server: Type.Object({
+    listen: Type.Object({
+      https: Listen,
+      http: Type.Optional(Listen)
+    }, strict),
+    tls: Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, strict),
+    httpOption: Type.Union([Type.Literal('redirected'), Type.Literal('enabled')], { default: 'redirected' }),
+    trustedProxies: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    admin: Type.Optional(Listen),
+    http2: Type.Boolean({ default: true }),
+    hsts: Hsts,
+    limits: LimitsSchema,
+    upstream: Upstream,
+    logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+    accessLog: Type.Boolean({ default: true }),
+    /** Drain deadline on SIGTERM (ms). */
+    drainTimeout: Type.Integer({ minimum: 0, default: 30000 }),
+    workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 }))
+  }, strict),
+  secrets: Type.Optional(SecretsSchema),
+  credentials: Type.Optional(CredentialsSchema),
+  containers: Type.Record(Type.String(), ContainerSchema)
+}, strict)
+
+export type Config = Static<typeof ConfigSchema>
+export type ContainerConfig = Static<typeof ContainerSchema>
+export type LimitsConfig = Static<typeof LimitsSchema>
+export type UpstreamConfig = Static<typeof Upstream>
+export type HstsConfig = Static<typeof Hsts>
+export { Upstream as UpstreamSchema, Hsts as HstsSchema }

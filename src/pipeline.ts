@@ -1,0 +1,378 @@
+// The pipeline: the only code that knows the order.
+//
+//   request → identity → route → authenticate → authorize → inject → forward → respond
+//
+// It runs on Node's own request/response objects (HTTP/1.1 and HTTP/2 compat alike) and holds no
+// per-request state outside the request's closure: a reload swaps the Runtime, and a request keeps
+// the one it started with.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { Socket } from 'node:net'
+import { Writable, Transform, pipeline, type Readable } from 'node:stream'
+import { randomUUID } from 'node:crypto'
+import { REASONS, type ReasonId } from './errors.js'
+import type { Runtime, ContainerRuntime } from './runtime.js'
+import { clientIp, cutUserAgent, normalizeIp } from './identity/index.js'
+import { canonicalTarget } from './proxy/target.js'
+import { RESPONSE_HOP_BY_HOP, upstreamFailureReason } from './proxy/forward.js'
+import { ANONYMOUS, type Decision, type Principal, type RequestFacts } from './policy/types.js'
+import type { AuthOutcome } from './credentials/types.js'
+
+export type Req = IncomingMessage | Http2ServerRequest
+export type Res = ServerResponse | Http2ServerResponse
+
+/** What one request did, handed to the observer (access log, decision log, metrics) when it ends. */
+export interface Exchange {
+  requestId: string
+  start: number
+  method: string
+  path: string
+  host: string
+  ip: string
+  container: string | undefined
+  reason: ReasonId
+  rule: string | undefined
+  principal: Principal
+  status: number
+  bytes: number
+  upstreamStart: number
+  upstreamEnd: number
+  /** True when the container's token was put on the upstream request. */
+  injected: boolean
+  /** Set when the token was refreshed after a 401/403 from the upstream. */
+  rotated: boolean
+  scheme: 'https' | 'http'
+}
+
+export interface Observer {
+  /** Called once per request when the response is finished or the client went away. */
+  done (x: Exchange): void
+}
+
+/** Request headers never sent upstream: hop-by-hop, the client's credentials, and everything we set. */
+const DROP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'http2-settings', 'proxy-authorization', 'expect',
+  'x-auth-token', 'host',
+  'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
+  'x-forwarded-prefix', 'x-real-ip', 'x-request-id'
+])
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
+const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::\d{1,5})?$/
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+const kPeer = Symbol('tollgate.peer')
+/** Set on an HTTP/1.1 socket once a request on it was refused with close: requests pipelined behind it are never served. */
+const kPoisoned = Symbol('tollgate.poisoned')
+
+interface PeerInfo { ip: string, trusted: boolean }
+
+function peerOf (socket: Socket, rt: Runtime): PeerInfo {
+  const cached = (socket as unknown as Record<symbol, PeerInfo | undefined>)[kPeer]
+  if (cached !== undefined && rt.peerCacheGeneration === (cached as PeerInfo & { gen?: number }).gen) return cached
+  const ip = normalizeIp(socket.remoteAddress ?? '') ?? '0.0.0.0'
+  const info = { ip, trusted: rt.trusted(ip), gen: rt.peerCacheGeneration }
+  ;(socket as unknown as Record<symbol, PeerInfo>)[kPeer] = info
+  return info
+}
+
+export function createHandler (getRuntime: () => Runtime, observer: Observer, scheme: 'https' | 'http') {
+  return function handle (req: Req, res: Res): void {
+    const rt = getRuntime()
+    const x: Exchange = {
+      requestId: '',
+      start: performance.now(),
+      method: req.method ?? 'GET',
+      path: '',
+      host: '',
+      ip: '',
+      container: undefined,
+      reason: 'internal_error',
+      rule: undefined,
+      principal: ANONYMOUS,
+      status: 0,
+      bytes: 0,
+      upstreamStart: 0,
+      upstreamEnd: 0,
+      injected: false,
+      rotated: false,
+      scheme
+    }
+    let finished = false
+    const finish = (): void => {
+      if (finished) return
+      finished = true
+      x.status = res.statusCode
+      observer.done(x)
+    }
+    res.once('finish', finish)
+    res.once('close', finish)
+    try {
+      run(rt, req, res, x)
+    } catch (err) {
+      rt.logger.error({ err: { message: (err as Error).message, stack: (err as Error).stack }, requestId: x.requestId }, 'pipeline failure')
+      reject(rt, res, x, 'internal_error')
+    }
+  }
+}
+
+function run (rt: Runtime, req: Req, res: Res, x: Exchange): void {
+  const socket = (req.socket ?? (req as Http2ServerRequest).stream?.session?.socket) as Socket
+  if ((socket as unknown as Record<symbol, boolean>)[kPoisoned]) {
+    socket.destroy()
+    return
+  }
+  const peer = peerOf(socket, rt)
+  const headers = req.headers
+
+  // Request id: accepted from a trusted proxy, generated otherwise.
+  const incomingId = headers['x-request-id']
+  x.requestId = peer.trusted && typeof incomingId === 'string' && REQUEST_ID.test(incomingId) ? incomingId : randomUUID()
+
+  // ── identity ──────────────────────────────────────────────────────────────────────────────
+  x.ip = clientIp(peer.ip, peer.trusted, headers['x-forwarded-for'], rt.trusted)
+
+  // ── request target and headers: one pass, refusing what an upstream could read differently ──
+  const method = x.method
+  if (method === 'CONNECT' || method === 'TRACE' || method === 'TRACK') return reject(rt, res, x, 'method_not_allowed', true)
+  const url = req.url ?? ''
+  if (url === '*') return reject(rt, res, x, 'method_not_allowed', true)
+  const target = canonicalTarget(url)
+  if (target === null) return reject(rt, res, x, url.charCodeAt(0) === 47 ? 'path_not_canonical' : 'bad_request', true)
+  x.path = target.path
+
+  const raw = req.rawHeaders
+  const out: string[] = []
+  let hostCount = 0
+  let connectionTokens: string[] | undefined
+  const connection = headers.connection
+  if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') {
+    connectionTokens = String(connection).toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '')
+  }
+  if (raw.length > rt.maxHeaderCount * 2) return reject(rt, res, x, 'bad_request', true)
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]
+    if (name.charCodeAt(0) === 58 /* : */) continue // HTTP/2 pseudo-header
+    if (name.includes('_')) return reject(rt, res, x, 'header_underscore', true)
+    const lower = name.toLowerCase()
+    if (lower === 'host') { hostCount++; continue }
+    if (DROP.has(lower)) continue
+    if (connectionTokens !== undefined && connectionTokens.includes(lower)) continue
+    out.push(lower, raw[i + 1])
+  }
+  if (hostCount > 1) return reject(rt, res, x, 'header_duplicate_host', true)
+
+  // ── route ───────────────────────────────────────────────────────────────────────────────
+  const hostHeader = (headers.host ?? headers[':authority']) as string | undefined
+  if (hostHeader === undefined || !HOST_VALUE.test(hostHeader)) return reject(rt, res, x, 'bad_request', true)
+  x.host = hostOnly(hostHeader)
+  const c = rt.router.match(x.host, target.path)
+  if (c === undefined) return reject(rt, res, x, 'no_route')
+  x.container = c.name
+
+  const facts: RequestFacts = {
+    ip: x.ip,
+    userAgent: cutUserAgent(headers['user-agent']),
+    time: new Date(),
+    method,
+    path: target.path,
+    host: x.host,
+    headers
+  }
+
+  // ── authenticate ────────────────────────────────────────────────────────────────────────
+  if (c.privacy === 'private') {
+    const credential = extractCredential(headers)
+    if (credential === null) return reject(rt, res, x, 'credential_malformed')
+    if (credential === undefined) return reject(rt, res, x, 'credential_missing')
+    if (rt.authenticator === undefined) return reject(rt, res, x, 'credential_unknown')
+    const outcome = rt.authenticator.authenticate(credential, c.name)
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (o) => afterAuth(rt, req, res, x, c, facts, o, out, hostHeader),
+        () => reject(rt, res, x, 'credential_invalid')
+      )
+      return
+    }
+    return afterAuth(rt, req, res, x, c, facts, outcome, out, hostHeader)
+  }
+  afterAuth(rt, req, res, x, c, facts, undefined, out, hostHeader)
+}
+
+function afterAuth (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime, facts: RequestFacts,
+  outcome: AuthOutcome | undefined, out: string[], hostHeader: string): void {
+  if (outcome !== undefined) {
+    if (!outcome.ok) return reject(rt, res, x, outcome.reason)
+    x.principal = outcome.principal
+  }
+  if (res.writableEnded || res.destroyed) return
+
+  // ── authorize ───────────────────────────────────────────────────────────────────────────
+  const decision: Decision = c.policy.decide(facts, x.principal)
+  x.rule = decision.rule
+  x.reason = decision.reason as ReasonId
+  if (!decision.allow) return reject(rt, res, x, x.reason)
+
+  // ── inject ──────────────────────────────────────────────────────────────────────────────
+  // Bearer credentials are the client's (tollgate keys / JWTs): consumed here, never forwarded.
+  for (let i = 0; i < out.length; i += 2) {
+    if (out[i] === 'authorization' && /^bearer\s/i.test(out[i + 1])) { out.splice(i, 2); i -= 2 }
+  }
+  // X-Forwarded-For carries the one trusted client IP: nothing a client wrote is passed on.
+  out.push(
+    'host', c.upstreamHost,
+    'x-forwarded-for', x.ip,
+    'x-forwarded-proto', x.scheme,
+    'x-forwarded-host', hostHeader,
+    'x-request-id', x.requestId,
+    'x-auth-token', c.token.value()
+  )
+  x.injected = true
+
+  // ── forward ─────────────────────────────────────────────────────────────────────────────
+  const contentLength = req.headers['content-length']
+  const h2stream = (req as Http2ServerRequest).stream
+  const hasBody = contentLength !== undefined
+    ? contentLength !== '0'
+    : h2stream !== undefined ? !h2stream.endAfterHeaders : req.headers['transfer-encoding'] !== undefined
+  if (contentLength !== undefined && Number(contentLength) > c.bodyLimit) return reject(rt, res, x, 'payload_too_large', true)
+  forward(rt, req, res, x, c, out, hasBody, 0)
+}
+
+function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime, headers: string[], hasBody: boolean, attempt: number): void {
+  const retryable = attempt === 0 && !hasBody && IDEMPOTENT.has(x.method) && c.tokenRefreshable
+  let retry = false
+  x.upstreamStart = performance.now()
+  const body = hasBody ? limitBody(req, c.bodyLimit) : null
+  c.pool.stream({
+    path: x.path + queryOf(req.url ?? ''),
+    method: x.method as 'GET',
+    headers,
+    body,
+    headersTimeout: c.timeout,
+    opaque: res
+  }, ({ statusCode, headers: upstreamHeaders }) => {
+    x.upstreamEnd = performance.now()
+    if (retryable && (statusCode === 401 || statusCode === 403)) {
+      retry = true
+      return discard()
+    }
+    writeHead(rt, res, statusCode, upstreamHeaders as Record<string, string | string[] | undefined>, x)
+    return res as unknown as Writable
+  }, (err) => {
+    if (retry && err == null) {
+      c.token.refresh().then((changed) => {
+        if (changed) x.rotated = true
+        headers[headers.length - 1] = c.token.value()
+        forward(rt, req, res, x, c, headers, hasBody, 1)
+      }, () => forward(rt, req, res, x, c, headers, hasBody, 1))
+      return
+    }
+    if (err == null) return
+    if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
+    if (res.headersSent) {
+      // The body had started: cut the stream so the client sees a truncated response, not a lie.
+      res.destroy()
+      return
+    }
+    const reason = (err as { code?: string }).code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || (err as Error).message === 'payload_too_large'
+      ? 'payload_too_large'
+      : upstreamFailureReason(err)
+    if (reason !== 'payload_too_large') rt.logger.warn({ requestId: x.requestId, container: c.name, code: (err as { code?: string }).code, reason }, 'upstream failure')
+    reject(rt, res, x, reason, reason === 'payload_too_large')
+  })
+}
+
+function queryOf (url: string): string {
+  const q = url.indexOf('?')
+  return q < 0 ? '' : url.slice(q)
+}
+
+function writeHead (rt: Runtime, res: Res, status: number, upstream: Record<string, string | string[] | undefined>, x: Exchange): void {
+  const out: Record<string, string | string[]> = {}
+  const conn = upstream.connection
+  const listed = conn !== undefined ? String(conn).toLowerCase().split(',').map((t) => t.trim()) : undefined
+  for (const k in upstream) {
+    const v = upstream[k]
+    if (v === undefined || RESPONSE_HOP_BY_HOP.has(k) || (listed !== undefined && listed.includes(k))) continue
+    out[k] = v
+  }
+  if (x.scheme === 'https' && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts
+  out['x-request-id'] = x.requestId
+  x.bytes = Number(upstream['content-length'] ?? 0)
+  res.writeHead(status, out)
+}
+
+/** The request body; without a Content-Length, counted on the way and failed past `limit` bytes. */
+function limitBody (req: Req, limit: number): Readable {
+  if (req.headers['content-length'] !== undefined) return req
+  let seen = 0
+  const counter = new Transform({
+    transform (chunk: Buffer, _enc, cb) {
+      seen += chunk.length
+      if (seen > limit) cb(new Error('payload_too_large'))
+      else cb(null, chunk)
+    }
+  })
+  return pipeline(req, counter, () => {})
+}
+
+function discard (): Writable {
+  return new Writable({ write (_chunk, _enc, cb) { cb() } })
+}
+
+/**
+ * The client credential: X-Auth-Token (as Scaleway container tokens were sent) or
+ * `Authorization: Bearer`. undefined when absent; null when ambiguous (several different values).
+ */
+export function extractCredential (headers: Req['headers']): string | undefined | null {
+  const xat = headers['x-auth-token']
+  const auth = headers.authorization
+  let bearer: string | undefined
+  if (typeof auth === 'string') {
+    const m = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(auth)
+    if (m !== null) bearer = m[1]
+  }
+  if (xat === undefined) return bearer
+  const value = Array.isArray(xat) ? undefined : String(xat).trim()
+  if (value === undefined || value === '' || value.includes(',')) return null
+  if (bearer !== undefined && bearer !== value) return null
+  return value
+}
+
+function hostOnly (host: string): string {
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const end = host.indexOf(']')
+    return host.slice(0, end + 1).toLowerCase()
+  }
+  const colon = host.indexOf(':')
+  return (colon < 0 ? host : host.slice(0, colon)).toLowerCase()
+}
+
+/** Answers with the reason's status and JSON body. `close` also ends the connection (HTTP/1.1). */
+export function reject (rt: Runtime, res: Res, x: Exchange, reason: ReasonId, close = false): void {
+  x.reason = reason
+  if (res.headersSent || res.writableEnded || res.destroyed) return
+  const spec = REASONS[reason]
+  const body = JSON.stringify({ error: spec.error, reason, requestId: x.requestId })
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-request-id': x.requestId
+  }
+  if (spec.status === 401) headers['www-authenticate'] = `Bearer realm="tollgate", error="invalid_token", error_description="${reason}"`
+  if (x.scheme === 'https' && rt.hsts !== undefined) headers['strict-transport-security'] = rt.hsts
+  if (close && (res as ServerResponse).shouldKeepAlive !== undefined) {
+    // HTTP/1.1: answer, then close; anything pipelined behind this request is dropped unserved.
+    headers.connection = 'close'
+    const socket = (res as ServerResponse).socket
+    if (socket != null) {
+      (socket as unknown as Record<symbol, boolean>)[kPoisoned] = true
+      res.once('finish', () => socket.destroySoon())
+    }
+  }
+  x.bytes = Buffer.byteLength(body)
+  res.writeHead(spec.status, headers)
+  res.end(body)
+}

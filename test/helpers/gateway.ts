@@ -1,0 +1,89 @@
+// A real gateway for tests: config written to a temp folder, built with buildApp, listening on
+// port 0 (HTTPS with the test CA, plain HTTP, admin). Log lines are captured for assertions.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { stringify } from 'yaml'
+import { Agent, request } from 'undici'
+import pino from 'pino'
+import { buildApp, type App, type Addresses } from '../../src/app.js'
+import { loadConfig } from '../../src/config/load.js'
+import { REDACT_PATHS } from '../../src/observability/logger.js'
+import { writePki, testCa } from './pki.js'
+
+export interface TestGateway {
+  app: App
+  addr: Addresses
+  /** https://localhost:PORT */
+  url: string
+  httpUrl: string
+  adminUrl: string
+  dir: string
+  configFile: string
+  logs: Array<Record<string, unknown>>
+  /** undici Agent trusting the test CA. */
+  agent: Agent
+  get (path: string, opts?: { headers?: Record<string, string | string[]>, method?: string, body?: string }): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string, json: () => any }>
+  close (): Promise<void>
+}
+
+/** Every log line any test gateway wrote (the never-leaked check reads it). */
+export const allLogLines: string[] = []
+
+export interface GatewayOptions {
+  env?: NodeJS.ProcessEnv
+  /** Written into the YAML as is, merged over defaults (server.listen/tls/admin point at port 0 and the test PKI). */
+  config: Record<string, unknown>
+}
+
+export async function startGateway (opts: GatewayOptions): Promise<TestGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-gw-'))
+  const pki = writePki(dir)
+  const cfg = structuredClone(opts.config) as Record<string, any>
+  cfg.server = {
+    listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+    tls: { cert: pki.cert, key: pki.key },
+    admin: { host: '127.0.0.1', port: 0 },
+    ...(cfg.server ?? {})
+  }
+  const configFile = join(dir, 'tollgate.yaml')
+  writeFileSync(configFile, stringify(cfg))
+  const config = await loadConfig(configFile, opts.env ?? process.env)
+  const logs: Array<Record<string, unknown>> = []
+  const sink = new Writable({
+    write (chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line === '') continue
+        allLogLines.push(line)
+        try { logs.push(JSON.parse(line)) } catch { logs.push({ raw: line }) }
+      }
+      cb()
+    }
+  })
+  const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink)
+  const app = await buildApp(config, { logger, env: opts.env ?? process.env })
+  const addr = await app.listen()
+  const agent = new Agent({ connect: { ca: testCa().cert, servername: 'localhost' } })
+  const url = `https://localhost:${addr.https.port}`
+  return {
+    app,
+    addr,
+    url,
+    httpUrl: `http://127.0.0.1:${addr.http?.port ?? 0}`,
+    adminUrl: `http://127.0.0.1:${addr.admin?.port ?? 0}`,
+    dir,
+    configFile,
+    logs,
+    agent,
+    async get (path, o = {}) {
+      const res = await request(url + path, { dispatcher: agent, method: (o.method ?? 'GET') as 'GET', headers: o.headers, body: o.body })
+      const body = await res.body.text()
+      return { status: res.statusCode, headers: res.headers as Record<string, string | string[] | undefined>, body, json: () => JSON.parse(body) }
+    },
+    async close () {
+      await app.close(1000)
+      await agent.close()
+    }
+  }
+}
