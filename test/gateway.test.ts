@@ -1,7 +1,7 @@
 // The whole path, for real: a TLS gateway (test CA) in front of a TLS upstream, real clients.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect as tlsConnect } from 'node:tls'
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -176,7 +176,7 @@ describe('gateway end to end', () => {
     assert.equal(r.status, 403)
     // From a trusted peer (127.0.0.2): the first untrusted address from the right is the client.
     const viaProxy = (xff: string): Promise<{ status: number, body: string }> => new Promise((resolve, reject) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: gw.addr.https.port, ca: testCa().cert, servername: 'localhost', localAddress: '127.0.0.2' } as Parameters<typeof tlsConnect>[0], () => {
+      const s = tlsConnect({ host: '127.0.0.1', port: gw.addr.https.port, ca: testCa().cert, servername: 'localhost', localAddress: '127.0.0.2' } as ConnectionOptions, () => {
         s.write(`GET /office HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: ${xff}\r\nConnection: close\r\n\r\n`)
       })
       let out = ''
