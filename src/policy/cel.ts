@@ -112,7 +112,7 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9
 const MIN_TS = -62135596800000 // 0001-01-01T00:00:00Z
 const MAX_TS = 253402300799999 // 9999-12-31T23:59:59.999Z
 
-function parseTimestamp (s: string): Date {
+export function parseTimestamp (s: string): Date {
   const m = RFC3339.exec(s)
   const fail = (): never => { throw new RangeError(`timestamp("${s.slice(0, 40)}"): not an RFC 3339 timestamp in range`) }
   if (m === null) return fail()

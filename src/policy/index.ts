@@ -9,7 +9,7 @@ import { compileCondition, ConditionError, type CompiledCondition, type CompileO
 import type { Decision, Principal, PolicyRuleConfig, Privacy, RequestFacts } from './types.js'
 
 export * from './types.js'
-export { compileCondition, ConditionError, LIMITS } from './cel.js'
+export { compileCondition, ConditionError, LIMITS, parseTimestamp } from './cel.js'
 export type { CompiledCondition, CompileOptions, ConditionReads } from './cel.js'
 
 /** The outcome of one rule for one request, as `tollgate policy test` shows it. */
