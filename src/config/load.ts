@@ -6,7 +6,7 @@ import { dirname, resolve as resolvePath, isAbsolute } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { Value } from '@sinclair/typebox/value'
 import ipaddr from 'ipaddr.js'
-import { ConfigSchema, type Config } from './schema.js'
+import { ConfigSchema, ContainerSchema, type Config } from './schema.js'
 import { ConfigError, TollgateError, formatPath } from '../errors.js'
 
 export type { Config, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
@@ -54,6 +54,11 @@ export function parseConfig (text: string, opts: { file: string, env?: NodeJS.Pr
   }
   const value = interpolate(raw, [], baseDir, env) as Record<string, unknown>
   Value.Default(ConfigSchema, value)
+  // TypeBox does not descend into Record values for defaults: apply them per container.
+  const containers = value.containers
+  if (containers !== null && typeof containers === 'object' && !Array.isArray(containers)) {
+    for (const c of Object.values(containers)) if (c !== null && typeof c === 'object') Value.Default(ContainerSchema, c)
+  }
   const first = Value.Errors(ConfigSchema, value).First()
   if (first) throw new ConfigError(pointerToPath(first.path), describe(first))
   const config = value as unknown as Config
