@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError, TollgateError } from '../errors.js'
 import { loadConfig } from '../config/load.js'
 import { compileContainerPolicy } from '../policy/index.js'
+import { validateCredentialsConfig } from '../credentials/index.js'
 import { serve } from './serve.js'
 import { demo } from './demo.js'
 import { runPolicy } from './policy.js'
@@ -69,6 +70,7 @@ async function check (args: string[], io: Io): Promise<number> {
   const { values } = parseFlags(args, { config: { type: 'string' } })
   if (values.config === undefined) throw new TollgateError('TG_ERR_USAGE', 'check needs --config FILE')
   const config = await loadConfig(values.config, io.env)
+  validateCredentialsConfig(config.credentials, config.containers)
   for (const [name, c] of Object.entries(config.containers)) compileContainerPolicy(name, c.privacy, c.policies)
   const n = Object.keys(config.containers).length
   io.stdout.write(`ok: ${values.config}: ${n} container${n === 1 ? '' : 's'}, every condition compiles\n`)
