@@ -369,8 +369,8 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
   const root = parsed.ast as unknown as Node
 
   const walk = (n: Node, parent: Node | undefined, depth: number, comprehension: number): void => {
-    if (++nodes > LIMITS.maxAstNodes) throw errorAt(src, n.pos, `condition has more than ${LIMITS.maxAstNodes} AST nodes`)
-    if (depth > LIMITS.maxDepth) throw errorAt(src, n.pos, `condition nests deeper than ${LIMITS.maxDepth} levels`)
+    if (++nodes > LIMITS.maxAstNodes) throw errorAt(src, n.start, `condition has more than ${LIMITS.maxAstNodes} AST nodes`)
+    if (depth > LIMITS.maxDepth) throw errorAt(src, n.start, `condition nests deeper than ${LIMITS.maxDepth} levels`)
 
     if (n.op === 'id') {
       if (n.args === 'request') {
@@ -385,11 +385,11 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
     if (n.op === 'rcall' && Array.isArray(n.args)) {
       const [name, receiver, callArgs] = n.args as [string, Node, Node[]]
       if (name === 'bind' && isNode(receiver) && receiver.op === 'id' && receiver.args === 'cel') {
-        throw errorAt(src, n.pos, 'cel.bind() is not allowed in policy conditions')
+        throw errorAt(src, n.start, 'cel.bind() is not allowed in policy conditions')
       }
       if (COMPREHENSIONS.has(name) && n.meta?.alternate !== undefined) {
         if (comprehension >= LIMITS.maxComprehensionNesting) {
-          throw errorAt(src, n.pos, `${name}() inside another comprehension: at most ${LIMITS.maxComprehensionNesting} level of all/exists/exists_one/map/filter`)
+          throw errorAt(src, n.start, `${name}() inside another comprehension: at most ${LIMITS.maxComprehensionNesting} level of all/exists/exists_one/map/filter`)
         }
         walk(receiver, n, depth + 1, comprehension)
         for (const a of callArgs) walk(a, n, depth + 1, comprehension + 1)
@@ -403,7 +403,7 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
           const z = callArgs[0]
           if (isStringLiteral(z)) {
             let zone: Zone
-            try { zone = pinZone(z.args) } catch (err) { throw errorAt(src, z.pos, (err as Error).message) }
+            try { zone = pinZone(z.args) } catch (err) { throw errorAt(src, z.start, (err as Error).message) }
             callArgs[0] = valueNode(new ZoneConst(zone), z)
           }
         }
@@ -466,13 +466,13 @@ function foldPattern (src: string, call: Node, callArgs: Node[], patternIndex: n
   const pattern = callArgs[patternIndex]
   if (pattern === undefined) return // arity errors are reported by the type check
   if (!isStringLiteral(pattern)) {
-    throw errorAt(src, isNode(pattern) ? pattern.pos : call.pos, 'matches() needs a string literal pattern (patterns are compiled and vetted at load)')
+    throw errorAt(src, isNode(pattern) ? pattern.start : call.start, 'matches() needs a string literal pattern (patterns are compiled and vetted at load)')
   }
   let re: ReturnType<typeof RE2JS.compile>
   try {
     re = RE2JS.compile(pattern.args)
   } catch (err) {
-    throw errorAt(src, pattern.pos, `invalid RE2 pattern: ${(err as Error).message}`)
+    throw errorAt(src, pattern.start, `invalid RE2 pattern: ${(err as Error).message}`)
   }
   callArgs[patternIndex] = valueNode(new CompiledPattern(re), pattern)
   ;(call.args as unknown[])[0] = PREFIX + 'matches'
@@ -480,7 +480,7 @@ function foldPattern (src: string, call: Node, callArgs: Node[], patternIndex: n
 
 function foldIpSet (src: string, arg: Node, opts: CompileOptions): IpSet | undefined {
   const parse = (n: Node & { args: string }): Cidr => {
-    try { return parseCidr(n.args) } catch (err) { throw errorAt(src, n.pos, (err as Error).message) }
+    try { return parseCidr(n.args) } catch (err) { throw errorAt(src, n.start, (err as Error).message) }
   }
   if (isStringLiteral(arg)) return new IpSet([parse(arg)])
   if (arg.op === 'list' && Array.isArray(arg.args) && arg.args.length > 0 && arg.args.every(isStringLiteral)) {
@@ -491,10 +491,10 @@ function foldIpSet (src: string, arg: Node, opts: CompileOptions): IpSet | undef
     const [target, key] = arg.args as [unknown, unknown]
     if (isNode(target) && target.op === 'id' && target.args === 'ipLists') {
       const name = typeof key === 'string' ? key : isStringLiteral(key) ? key.args : undefined
-      if (name === undefined) throw errorAt(src, arg.pos, 'ipLists must be indexed with a literal list name')
+      if (name === undefined) throw errorAt(src, arg.start, 'ipLists must be indexed with a literal list name')
       let set: IpSet | undefined
-      try { set = namedList(opts, name) } catch (err) { throw errorAt(src, arg.pos, `ipLists.${name}: ${(err as Error).message}`) }
-      if (set === undefined) throw errorAt(src, arg.pos, `unknown IP list "${name}"`)
+      try { set = namedList(opts, name) } catch (err) { throw errorAt(src, arg.start, `ipLists.${name}: ${(err as Error).message}`) }
+      if (set === undefined) throw errorAt(src, arg.start, `unknown IP list "${name}"`)
       return set
     }
   }
