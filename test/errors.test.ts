@@ -2,10 +2,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { REASONS, ERROR_CODES, formatPath } from '../src/errors.js'
+import { ROOT } from './helpers/root.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/dist\/?$/, '')
 const doc = readFileSync(`${ROOT}/docs/errors.md`, 'utf8')
 const documented = (re: RegExp): string[] => [...doc.matchAll(re)].map((m) => m[1])
 
