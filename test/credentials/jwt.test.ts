@@ -241,6 +241,17 @@ describe('JWT issuers', () => {
     }
   })
 
+  test('keys named by the token itself (embedded jwk, jku, x5u) are never used', async () => {
+    const mallory = pair('RS256', rs.kid)
+    const now = Math.floor(Date.now() / 1000)
+    for (const extra of [{ jwk: mallory.jwk }, { jku: 'http://127.0.0.1:1/evil.json' }, { x5u: 'http://127.0.0.1:1/evil.pem' }]) {
+      const token = await new SignJWT({ sub: 'mallory', iss: ISS, aud: AUD, exp: now + 300 })
+        .setProtectedHeader({ alg: 'RS256', kid: rs.kid, ...extra })
+        .sign(mallory.privateKey)
+      expectReason(await auth.authenticate(token, 'beta'), 'credential_invalid', Object.keys(extra)[0])
+    }
+  })
+
   test('tampered tokens are refused', async () => {
     const token = await sign(rs)
     const [h, p, s] = token.split('.') as [string, string, string]
