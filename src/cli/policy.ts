@@ -63,12 +63,18 @@ const COMMON = {
   header: { type: 'string', multiple: true }
 } as const
 
-function parse<T extends Parameters<typeof parseArgs>[0] & object> (config: T): ReturnType<typeof parseArgs<T>> {
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'] & object
+
+/** Parses `--flag value` options (no positionals); any problem is a usage error (exit 2). */
+function parse<O extends Options> (args: string[], options: O): ReturnType<typeof parseArgs<{ args: string[], options: O, strict: true, allowPositionals: true }>>['values'] {
+  let r
   try {
-    return parseArgs(config)
+    r = parseArgs({ args, options, strict: true, allowPositionals: true })
   } catch (err) {
     throw usage((err as Error).message.split('\n')[0])
   }
+  if (r.positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(r.positionals[0])}`)
+  return r.values
 }
 
 function parseTime (s: string | undefined): Date {
@@ -126,21 +132,15 @@ function describeDecision (d: Decision): string {
 // ---------- eval ----------
 
 function evalCommand (args: string[], io: PolicyIo): number {
-  const { values, positionals } = parse({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...COMMON,
-      condition: { type: 'string' },
-      method: { type: 'string' },
-      path: { type: 'string' },
-      host: { type: 'string' },
-      principal: { type: 'string' },
-      claims: { type: 'string' }
-    }
+  const values = parse(args, {
+    ...COMMON,
+    condition: { type: 'string' },
+    method: { type: 'string' },
+    path: { type: 'string' },
+    host: { type: 'string' },
+    principal: { type: 'string' },
+    claims: { type: 'string' }
   })
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`)
   if (values.condition === undefined) throw usage('policy eval needs --condition CEL')
 
   let condition
@@ -194,20 +194,14 @@ interface TestReport {
 }
 
 async function testCommand (args: string[], io: PolicyIo): Promise<number> {
-  const { values, positionals } = parse({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...COMMON,
-      config: { type: 'string' },
-      method: { type: 'string' },
-      url: { type: 'string' },
-      token: { type: 'string' },
-      json: { type: 'boolean' }
-    }
+  const values = parse(args, {
+    ...COMMON,
+    config: { type: 'string' },
+    method: { type: 'string' },
+    url: { type: 'string' },
+    token: { type: 'string' },
+    json: { type: 'boolean' }
   })
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`)
   if (values.config === undefined) throw usage('policy test needs --config FILE')
   if (values.method === undefined) throw usage('policy test needs --method M')
   if (values.url === undefined) throw usage('policy test needs --url URL')
