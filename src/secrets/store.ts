@@ -9,9 +9,10 @@
 // master key can be rotated (`rotate()`, `tollgate secrets rotate-master-key`). See docs/secrets.md.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { mkdir, readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { TollgateError } from '../errors.js'
+import { acquireLock, errnoCode, writeFileAtomic } from './atomic-file.js'
 
 export const STORE_FORMAT = 'tollgate-secret-store'
 export const STORE_VERSION = 1
@@ -23,10 +24,6 @@ const KEY_BYTES = 32
 export const MAX_VALUE_BYTES = 64 * 1024
 /** Entry names: what `${secret:NAME}` can carry, and safe in a log line. */
 export const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
-
-const LOCK_TIMEOUT_MS = 15_000
-/** A lock older than this, or held by a dead process, is broken. Writers hold it for milliseconds. */
-const LOCK_STALE_MS = 30_000
 
 export interface SecretEntryInfo { name: string, createdAt: string, updatedAt: string }
 
@@ -174,79 +171,6 @@ function validateName (name: string): void {
   }
 }
 
-function errnoCode (err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined
-}
-
-function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-function pidAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return errnoCode(err) === 'EPERM'
-  }
-}
-
-/** Takes `<file>.lock` (created complete with link(2), so a reader never sees it half-written). */
-async function acquireLock (file: string): Promise<() => Promise<void>> {
-  const lockPath = `${file}.lock`
-  const tmp = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}`
-  const fh = await open(tmp, 'wx', 0o600)
-  try {
-    await fh.writeFile(JSON.stringify({ pid: process.pid, at: new Date().toISOString() }))
-  } finally {
-    await fh.close()
-  }
-  const deadline = Date.now() + LOCK_TIMEOUT_MS
-  let wait = 5
-  try {
-    for (;;) {
-      try {
-        await link(tmp, lockPath)
-        break
-      } catch (err) {
-        if (errnoCode(err) !== 'EEXIST') throw err
-      }
-      if (await lockIsStale(lockPath)) {
-        await unlink(lockPath).catch(() => {})
-        continue
-      }
-      if (Date.now() > deadline) {
-        throw storeError(file, `is locked by another writer (lock file ${lockPath}); remove it if no tollgate command is running`)
-      }
-      await sleep(wait + Math.random() * wait)
-      wait = Math.min(wait * 2, 100)
-    }
-  } finally {
-    await unlink(tmp).catch(() => {})
-  }
-  return async () => { await unlink(lockPath).catch(() => {}) }
-}
-
-async function lockIsStale (lockPath: string): Promise<boolean> {
-  try {
-    const [st, text] = await Promise.all([stat(lockPath), readFile(lockPath, 'utf8')])
-    if (Date.now() - st.mtimeMs > LOCK_STALE_MS) return true
-    const pid = (JSON.parse(text) as { pid?: unknown }).pid
-    return typeof pid === 'number' && pid !== process.pid && !pidAlive(pid)
-  } catch {
-    return false // vanished or being replaced: just retry
-  }
-}
-
-async function fsyncDir (dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r')
-    try { await fh.sync() } finally { await fh.close() }
-  } catch {
-    // not supported everywhere (e.g. Windows); the rename itself is still atomic
-  }
-}
-
 async function readText (file: string): Promise<string | undefined> {
   try {
     return await readFile(file, 'utf8')
@@ -359,7 +283,7 @@ export class SecretStore {
   async #mutate (change: (entries: Map<string, Entry>) => boolean, sealUnder?: Keyring): Promise<boolean> {
     return await this.#serial(async () => {
       await mkdir(dirname(this.file), { recursive: true, mode: 0o700 })
-      const release = await acquireLock(this.file)
+      const release = await acquireLock(this.file, (message, cause) => storeError(this.file, message, cause))
       try {
         const { entries } = await SecretStore.#load(this.file, this.#keys)
         const changed = change(entries)
@@ -381,23 +305,7 @@ export class SecretStore {
       .map((e) => seal(k, e))
     const body = { format: STORE_FORMAT, version: STORE_VERSION, cipher: CIPHER, keyId: k.id, entries: sealed } as const
     const file: StoreFile = { ...body, mac: mac(k, body).toString('base64') }
-    const dir = dirname(this.file)
-    const tmp = join(dir, `.${basename(this.file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
-    try {
-      const fh = await open(tmp, 'wx', 0o600)
-      try {
-        await fh.chmod(0o600)
-        await fh.writeFile(JSON.stringify(file, null, 2) + '\n', 'utf8')
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, this.file)
-    } catch (err) {
-      await unlink(tmp).catch(() => {})
-      throw storeError(this.file, `cannot be written (${errnoCode(err) ?? 'error'})`, err)
-    }
-    await fsyncDir(dir)
+    await writeFileAtomic(this.file, JSON.stringify(file, null, 2) + '\n', (message, cause) => storeError(this.file, message, cause))
     return file.mac
   }
 

@@ -162,11 +162,10 @@ test('rotate-master-key re-seals under TOLLGATE_NEW_MASTER_KEY; the old key stop
   assert.equal((await SecretStore.open(p.store, newKey)).get('one'), 'rotate-value-1')
 })
 
-function spawnCli (args: string[], env: NodeJS.ProcessEnv, input: string): Promise<Run> {
-  const child = compiled ? join(dirname(here), 'cli-child.js') : join(dirname(here), 'cli-child.ts')
-  const execArgv = compiled ? [] : ['--import', 'tsx']
+/** Runs `node …argv` with `input` on stdin. */
+function spawnNode (argv: string[], env: NodeJS.ProcessEnv, input: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [...execArgv, child, ...args], { cwd: repoRoot, env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, argv, { cwd: repoRoot, env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
@@ -175,6 +174,12 @@ function spawnCli (args: string[], env: NodeJS.ProcessEnv, input: string): Promi
     p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
     p.stdin.end(input)
   })
+}
+
+/** `tollgate secrets …` in a child process, from source (tsx) or from dist, like this file. */
+function spawnCli (args: string[], env: NodeJS.ProcessEnv, input: string): Promise<Run> {
+  const child = join(dirname(here), compiled ? 'cli-child.js' : 'cli-child.ts')
+  return spawnNode([...(compiled ? [] : ['--import', 'tsx']), child, ...args], env, input)
 }
 
 test('concurrent CLI writers (separate processes) lose no entry', async (t) => {
@@ -193,16 +198,7 @@ const built = existsSync(join(repoRoot, 'dist', 'src', 'cli', 'main.js'))
 
 test('through the real binary: tollgate secrets set / list', { skip: built ? false : 'needs `npm run build` (dist/src/cli/main.js)' }, async (t) => {
   const p = await project(t)
-  const run = (args: string[], input: string) => new Promise<Run>((resolve, reject) => {
-    const c = spawn(process.execPath, [binary, 'secrets', ...args], { cwd: repoRoot, env: { PATH: process.env.PATH, ...p.env }, stdio: ['pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    c.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    c.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    c.on('error', reject)
-    c.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
-    c.stdin.end(input)
-  })
+  const run = (args: string[], input: string): Promise<Run> => spawnNode([binary, 'secrets', ...args], p.env, input)
   const set = await run(['set', 'bin-token', '--config', p.config], 'binary-value\n')
   assert.equal(set.code, 0, set.stderr)
   noValue(set, 'binary-value')

@@ -2,6 +2,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import assert from 'node:assert/strict'
+import { TollgateError } from '../../src/errors.js'
 import type { SecretEvents, SecretLogger } from '../../src/secrets/index.js'
 
 export async function tempDir (t: { after: (fn: () => Promise<void>) => void }, prefix = 'tg-secrets-'): Promise<string> {
@@ -41,5 +43,15 @@ export function assertNoLeak (texts: string[], values: string[]): void {
     for (const v of values) {
       if (text.includes(v)) throw new Error(`a secret value leaked into: ${text.replace(v, '<VALUE>')}`)
     }
+  }
+}
+
+/** assert.rejects predicate: TG_ERR_SECRET_UNRESOLVED whose message mentions every word. */
+export function unresolved (...words: string[]) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof TollgateError, String(err))
+    assert.equal(err.code, 'TG_ERR_SECRET_UNRESOLVED')
+    for (const w of words) assert.ok(err.message.includes(w), `"${err.message}" mentions ${w}`)
+    return true
   }
 }

@@ -3,18 +3,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TollgateError } from '../../src/errors.js'
 import { createSecretResolver, isSecretRef, SecretStore } from '../../src/secrets/index.js'
-import { assertNoLeak, recorder, tempDir, waitFor } from './helpers.js'
-
-function unresolved (...words: string[]) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof TollgateError, String(err))
-    assert.equal(err.code, 'TG_ERR_SECRET_UNRESOLVED')
-    for (const w of words) assert.ok(err.message.includes(w), `"${err.message}" mentions ${w}`)
-    return true
-  }
-}
+import { assertNoLeak, recorder, tempDir, unresolved, waitFor } from './helpers.js'
 
 test('${env:…}: value, refresh re-reads, missing or empty fails naming the reference and the field', async (t) => {
   const env: NodeJS.ProcessEnv = { TOKEN_A: 'env-value-1', EMPTY: '' }

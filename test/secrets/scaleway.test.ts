@@ -3,11 +3,10 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TollgateError } from '../../src/errors.js'
 import { createSecretResolver, type SecretResolverOptions } from '../../src/secrets/index.js'
 import { parseSecretRef } from '../../src/secrets/refs.js'
 import { FakeSecretManager } from '../helpers/scaleway-secret-manager.js'
-import { assertNoLeak, recorder, tempDir, waitFor } from './helpers.js'
+import { assertNoLeak, recorder, tempDir, unresolved, waitFor } from './helpers.js'
 
 const PROJECT = '11111111-2222-4333-8444-555555555555'
 
@@ -26,15 +25,6 @@ async function setup (t: { after: (fn: () => Promise<void>) => void }, secrets: 
   })
   t.after(async () => { await resolver.close(); await sm.close() })
   return { sm, key, rec, env, resolver }
-}
-
-function unresolved (...words: string[]) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof TollgateError, String(err))
-    assert.equal(err.code, 'TG_ERR_SECRET_UNRESOLVED')
-    for (const w of words) assert.ok(err.message.includes(w), `"${err.message}" mentions ${w}`)
-    return true
-  }
 }
 
 test('reference forms: by id, by path with or without a project, pinned revision', () => {
