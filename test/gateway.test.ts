@@ -203,6 +203,10 @@ describe('gateway end to end', () => {
     assert.equal(r2.status, 401)
     assert.ok(!r2.body.includes('tgk_not-a-real-key'), 'the credential is never echoed')
     assert.equal(up.received.length, 0)
+    const decision = gw.logs.filter((l) => l.type === 'decision' && l.container === 'priv').pop()
+    assert.equal(decision?.auth, 'failed', 'every authentication outcome is in the decision log')
+    assert.equal(decision?.credentialInjected, false)
+    assert.ok(!gw.logs.some((l) => JSON.stringify(l).includes('tgk_not-a-real-key')), 'never the credential')
   })
 
   test('plain HTTP is redirected with 301 to the HTTPS port, path and query kept', async () => {

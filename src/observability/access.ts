@@ -1,5 +1,6 @@
-// The observer: one access line per request, and a decision/audit event for every deny and every
-// owner bypass. Never a credential or a token value: only whether one was injected.
+// The observer: one access line per request, and a decision/audit event for every deny, every owner
+// bypass, every token rotation and every authentication outcome on a private container. Never a
+// credential or a token value: only who was authenticated and whether a token was injected.
 import type { Exchange, Observer } from '../pipeline.js'
 import type { Logger } from './logger.js'
 
@@ -37,7 +38,8 @@ export function createObserver (opts: ObserverOptions): Observer {
           principal
         })
       }
-      if (!allowed || x.reason === 'owner_bypass' || x.rotated) {
+      const authFailed = x.reason.startsWith('credential_')
+      if (!allowed || x.reason === 'owner_bypass' || x.rotated || x.principal.kind !== 'anonymous') {
         logger.info({
           type: 'decision',
           requestId: x.requestId,
@@ -47,6 +49,7 @@ export function createObserver (opts: ObserverOptions): Observer {
           reason: x.reason,
           rule: x.rule,
           principal,
+          auth: authFailed ? 'failed' : x.principal.kind === 'anonymous' ? undefined : 'ok',
           credentialInjected: x.injected,
           tokenRotated: x.rotated || undefined
         })
