@@ -391,6 +391,14 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
         if (comprehension >= LIMITS.maxComprehensionNesting) {
           throw errorAt(src, n.start, `${name}() inside another comprehension: at most ${LIMITS.maxComprehensionNesting} level of all/exists/exists_one/map/filter`)
         }
+        // map() is the one comprehension whose result can be larger than its input (its transform
+        // may use the element several times); feeding it to another comprehension compounds that
+        // growth stage by stage (exponential in the text), so a map() result may only be consumed
+        // by non-comprehension operations.
+        const feeding = findMap(receiver)
+        if (feeding !== undefined) {
+          throw errorAt(src, feeding.start, `the result of map() cannot feed ${name}() (chained map() can grow exponentially)`)
+        }
         walk(receiver, n, depth + 1, comprehension)
         for (const a of callArgs) walk(a, n, depth + 1, comprehension + 1)
         return
@@ -443,6 +451,16 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
     reads: { request: reads.request, principal: reads.principal, timeResolutionMs: reads.timeResolutionMs },
     evaluate: (activation) => evaluate(activation)
   }
+}
+
+/** The first map() comprehension in a subtree, if any. */
+function findMap (n: Node): Node | undefined {
+  if (n.op === 'rcall' && Array.isArray(n.args) && n.args[0] === 'map' && n.meta?.alternate !== undefined) return n
+  for (const c of children(n)) {
+    const m = findMap(c)
+    if (m !== undefined) return m
+  }
+  return undefined
 }
 
 /** True when request.time is used other than as the receiver of an accessor. */

@@ -56,6 +56,11 @@ test('cel.bind is refused; comprehensions may not nest', () => {
   rejects('[1].map(x, [1].map(y, y)).size() > 0', /inside another comprehension/)
   assert.equal(run('[1, 2, 3].exists(x, x == 2) && [1].all(x, x > 0)'), true)
   assert.equal(run('request.headers.all(k, k.startsWith("x-"))', { headers: { 'x-a': '1', 'x-b': '2' } }), true)
+  assert.equal(run('request.headers.filter(k, k.startsWith("x-")).all(k, k.size() == 3)', { headers: { 'x-a': '1', b: '2' } }), true)
+  assert.equal(run('[1, 2].map(x, x * 2).size() == 2'), true)
+  // Each stage doubles every element: 20 stages are 2^20-element values (and 2,048 characters allow more).
+  rejects(`["a"].map(y, [y, y])${'.map(y, y + y)'.repeat(20)}.size() > 0`, /the result of map\(\) cannot feed map\(\)/, 1)
+  rejects('[1].map(x, [x, x]).filter(y, true).exists(z, true)', /the result of map\(\) cannot feed exists\(\)/)
 })
 
 test('matches(): literal RE2 patterns only, vetted at load, linear time', () => {
