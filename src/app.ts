@@ -5,13 +5,16 @@ import { createServer as createHttpServer, type Server as HttpServer, type Incom
 import { createServer as createHttpsServer } from 'node:https'
 import { createSecureServer, type Http2SecureServer } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
-import type { TLSSocket } from 'node:tls'
+import { createSecureContext, type TLSSocket } from 'node:tls'
 import type { LoadedConfig } from './config/load.js'
 import { TollgateError } from './errors.js'
 import { buildRuntime, type Runtime } from './runtime.js'
 import { createHandler, reject, type Exchange, type Observer } from './pipeline.js'
 import { createObserver } from './observability/access.js'
 import { createLogger, type Logger } from './observability/logger.js'
+import { createMetrics, type Metrics } from './observability/metrics.js'
+import { createAdminServer } from './observability/admin.js'
+import { trackConnections, type ConnectionTracker } from './server/drain.js'
 import { createSecretResolver } from './secrets/index.js'
 import { createAuthenticator } from './credentials/index.js'
 import type { SecretResolver } from './secrets/types.js'
@@ -21,8 +24,12 @@ import { normalizeIp } from './identity/index.js'
 export interface AppOptions {
   logger?: Logger
   env?: NodeJS.ProcessEnv
-  /** Extra observers of finished exchanges (metrics). */
+  /** Extra observers of finished exchanges. */
   sinks?: Array<(x: Exchange) => void>
+  /** Where request, secret, reload and connection metrics go (default: a fresh registry). */
+  metrics?: Metrics
+  /** Serve server.admin (default true; cluster workers leave it to the primary). */
+  admin?: boolean
 }
 
 export interface Addresses {
@@ -33,6 +40,7 @@ export interface Addresses {
 
 export interface App {
   readonly logger: Logger
+  readonly metrics: Metrics
   /** The runtime serving new requests now. */
   runtime (): Runtime
   listen (): Promise<Addresses>
@@ -48,11 +56,13 @@ type TlsServer = Http2SecureServer | ReturnType<typeof createHttpsServer>
 export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Promise<App> {
   const env = opts.env ?? process.env
   const logger = opts.logger ?? createLogger(config.server.logLevel)
-  const { resolver, authenticator, runtime: first } = await buildParts(config, logger, env)
+  const metrics = opts.metrics ?? createMetrics()
+  const { resolver, authenticator, runtime: first } = await buildParts(config, logger, env, metrics)
   let current: Runtime = first
   let parts = { resolver, authenticator }
   let draining = false
-  const observer: Observer = createObserver({ logger, accessLog: config.server.accessLog, sinks: opts.sinks })
+  let listening = false
+  const observer: Observer = createObserver({ logger, accessLog: config.server.accessLog, sinks: [metrics.observe, ...(opts.sinks ?? [])] })
   const getRuntime = (): Runtime => current
 
   const limits = config.server.limits
@@ -82,6 +92,8 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   if (limits.maxRequestsPerSocket > 0) (https as unknown as HttpServer).maxRequestsPerSocket = limits.maxRequestsPerSocket
   guardConnections(https, config, logger)
   https.on('tlsClientError', () => { /* handshake failures and timeouts: the socket is already destroyed */ })
+  const conns: ConnectionTracker[] = [trackConnections(https, { tls: true })]
+  metrics.connections('https', () => conns[0].size)
 
   let http: HttpServer | undefined
   if (config.server.listen.http !== undefined) {
@@ -91,46 +103,51 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
     http = createHttpServer({ ...common }, plain as never)
     if (limits.maxRequestsPerSocket > 0) http.maxRequestsPerSocket = limits.maxRequestsPerSocket
     guardConnections(http, config, logger)
+    const plainConns = trackConnections(http, { tls: false })
+    conns.push(plainConns)
+    metrics.connections('http', () => plainConns.size)
   }
 
   let admin: HttpServer | undefined
-  if (config.server.admin !== undefined) {
-    admin = createHttpServer((req, res) => adminHandler(req, res, () => ({ ready: !draining })))
+  if (config.server.admin !== undefined && opts.admin !== false) {
+    admin = createAdminServer({
+      readiness: () => draining ? 'draining' : listening ? 'ready' : 'starting',
+      metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() })
+    }, (err) => logger.error({ error: err.message }, 'metrics collection failed'))
   }
 
   const app: App = {
     logger,
+    metrics,
     runtime: getRuntime,
-    get ready () { return !draining },
+    get ready () { return listening && !draining },
     async listen () {
       const l = config.server.listen
       const out: Addresses = { https: await listenOn(https, l.https.host, l.https.port) }
       if (http !== undefined && l.http !== undefined) out.http = await listenOn(http, l.http.host, l.http.port)
       if (admin !== undefined && config.server.admin !== undefined) out.admin = await listenOn(admin, config.server.admin.host, config.server.admin.port)
+      listening = true
       return out
     },
     async reload (next) {
-      loadTls(next) // fail before anything is swapped
-      const built = await buildParts(next, logger, env)
-      const old = current
-      const oldParts = parts
-      current = built.runtime
-      parts = { resolver: built.resolver, authenticator: built.authenticator }
-      // Certificates are re-read on every reload: new handshakes get them, open connections keep theirs.
-      ;(https as unknown as { setSecureContext: (o: object) => void }).setSecureContext(loadTls(next))
-      // Requests that started on the old runtime finish on it; its pools close once they drain.
-      old.close().then(async () => await closeParts(oldParts), () => {})
+      try {
+        await swap(next)
+        metrics.reloaded(true)
+      } catch (err) {
+        metrics.reloaded(false)
+        throw err
+      }
     },
     async close (deadlineMs = config.server.drainTimeout) {
       draining = true
-      const servers = [https, http].filter((s): s is TlsServer | HttpServer => s !== undefined)
-      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
-      for (const s of servers) (s as HttpServer).closeIdleConnections?.()
+      // Stop accepting; in-flight requests finish (HTTP/1.1 with Connection: close, HTTP/2 after a
+      // GOAWAY); idle keep-alive sockets close now. What is left at the deadline is cut.
+      for (const c of conns) c.drain()
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadlineMs) })
-      await Promise.race([closed, deadline])
+      await Promise.race([Promise.all(conns.map(async (c) => await c.settled())), deadline])
       clearTimeout(timer)
-      for (const s of servers) (s as HttpServer).closeAllConnections?.()
+      for (const c of conns) c.destroyAll()
       await current.close()
       await closeParts(parts)
       if (admin !== undefined) {
@@ -140,11 +157,31 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
       logger.flush?.()
     }
   }
+
+  async function swap (next: LoadedConfig): Promise<void> {
+    // Fail before anything is swapped: unreadable or mismatched certificate and key.
+    const nextTls = loadTls(next)
+    try {
+      createSecureContext(nextTls)
+    } catch (err) {
+      throw new TollgateError('TG_ERR_TLS', `server.tls: ${(err as Error).message}`)
+    }
+    const built = await buildParts(next, logger, env, metrics)
+    const old = current
+    const oldParts = parts
+    current = built.runtime
+    parts = { resolver: built.resolver, authenticator: built.authenticator }
+    // Certificates are re-read on every reload: new handshakes get them, open connections keep theirs.
+    ;(https as unknown as { setSecureContext: (o: object) => void }).setSecureContext(nextTls)
+    // Requests that started on the old runtime finish on it; its pools close once they drain.
+    old.close().then(async () => await closeParts(oldParts), () => {})
+    logger.level = next.server.logLevel
+  }
   return app
 }
 
-async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv): Promise<{ resolver: SecretResolver, authenticator: Authenticator | undefined, runtime: Runtime }> {
-  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger })
+async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics): Promise<{ resolver: SecretResolver, authenticator: Authenticator | undefined, runtime: Runtime }> {
+  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events: metrics.secretEvents })
   let authenticator: Authenticator | undefined
   try {
     authenticator = await createAuthenticator({
@@ -157,6 +194,7 @@ async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.Pro
       env
     })
     const runtime = await buildRuntime(config, { logger, resolver, authenticator })
+    metrics.instrument(runtime)
     return { resolver, authenticator, runtime }
   } catch (err) {
     await closeParts({ resolver, authenticator })
@@ -235,17 +273,6 @@ function redirectHandler (getRuntime: () => Runtime, httpsPort: () => number) {
     res.writeHead(301, { location, 'content-length': 0, 'cache-control': 'no-store' })
     res.end()
   }
-}
-
-function adminHandler (req: IncomingMessage, res: ServerResponse, state: () => { ready: boolean }): void {
-  const path = (req.url ?? '').split('?')[0]
-  const send = (status: number, body: string, type = 'application/json'): void => {
-    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
-    res.end(body)
-  }
-  if (path === '/healthz') return send(200, '{"status":"ok"}')
-  if (path === '/readyz') return state().ready ? send(200, '{"status":"ready"}') : send(503, '{"status":"draining"}')
-  send(404, '{"error":"not_found"}')
 }
 
 export type { TLSSocket }
