@@ -94,7 +94,7 @@ const EMPTY_HEADERS: Record<string, string> = Object.freeze(Object.create(null))
 export function requestVariable (facts: RequestFacts, withHeaders: boolean): Record<string, unknown> {
   return {
     ip: facts.ip,
-    user_agent: facts.userAgent,
+    user_agent: facts.userAgent.length > 255 ? facts.userAgent.slice(0, 255) : facts.userAgent,
     time: facts.time,
     method: facts.method,
     path: facts.path,

@@ -109,6 +109,11 @@ test('headers: lower-case names, arrays joined, built only when a condition read
   assert.equal(p.decide(facts({ headers: trap as RequestFacts['headers'] }), ANONYMOUS).reason, 'policy_error')
 })
 
+test('request.user_agent is cut at 255 characters (as Scaleway reports it)', () => {
+  const p = compileContainerPolicy('c', 'public', [{ name: 'ua', condition: 'size(request.user_agent) == 255 && request.user_agent.endsWith("a")' }])
+  assert.equal(p.decide(facts({ userAgent: 'a'.repeat(255) + 'TAIL' }), ANONYMOUS).allow, true)
+})
+
 test('request variables: method, path, host', () => {
   const p = compileContainerPolicy('c', 'public', [{ name: 'r', condition: 'request.method == "POST" && request.path.startsWith("/hello/") && request.host == "api.example.com"' }])
   assert.equal(p.decide(facts({ method: 'POST' }), ANONYMOUS).allow, true)
