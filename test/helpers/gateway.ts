@@ -31,6 +31,21 @@ export interface TestGateway {
 /** Every log line any test gateway wrote (the never-leaked check reads it). */
 export const allLogLines: string[] = []
 
+/** Secret values no log line may contain; every test gateway checks its logs against them on close. */
+const knownSecrets = new Set<string>()
+export function registerSecretValue (value: string): void {
+  if (value.length >= 6) knownSecrets.add(value)
+}
+
+/** Throws when a log line carries a known secret value (names the line's type, never the value). */
+export function assertNoSecretInLogs (lines: readonly string[]): void {
+  for (const line of lines) {
+    for (const v of knownSecrets) {
+      if (line.includes(v)) throw new Error(`a secret value leaked into a log line (${line.slice(0, 60)}…)`)
+    }
+  }
+}
+
 export interface GatewayOptions {
   env?: NodeJS.ProcessEnv
   /** Written into the YAML as is, merged over defaults (server.listen/tls/admin point at port 0 and the test PKI). */
@@ -48,7 +63,14 @@ export async function startGateway (opts: GatewayOptions): Promise<TestGateway> 
     ...(cfg.server ?? {})
   }
   const configFile = join(dir, 'tollgate.yaml')
-  writeFileSync(configFile, stringify(cfg))
+  const text = stringify(cfg)
+  writeFileSync(configFile, text)
+  // Every ${env:NAME} the config references is a secret for the never-leaked check.
+  for (const m of text.matchAll(/\$\{env:([^}]+)\}/g)) {
+    const v = (opts.env ?? process.env)[m[1]]
+    if (v !== undefined) registerSecretValue(v)
+  }
+  const ownLines: string[] = []
   const config = await loadConfig(configFile, opts.env ?? process.env)
   const logs: Array<Record<string, unknown>> = []
   const sink = new Writable({
@@ -56,6 +78,7 @@ export async function startGateway (opts: GatewayOptions): Promise<TestGateway> 
       for (const line of chunk.toString('utf8').split('\n')) {
         if (line === '') continue
         allLogLines.push(line)
+        ownLines.push(line)
         try { logs.push(JSON.parse(line)) } catch { logs.push({ raw: line }) }
       }
       cb()
@@ -84,6 +107,7 @@ export async function startGateway (opts: GatewayOptions): Promise<TestGateway> 
     async close () {
       await app.close(1000)
       await agent.close()
+      assertNoSecretInLogs(ownLines)
     }
   }
 }
