@@ -52,13 +52,15 @@ export function parseConfig (text: string, opts: { file: string, env?: NodeJS.Pr
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError('', `${file}: the config must be a YAML mapping`)
   }
-  const value = interpolate(raw, [], baseDir, env) as Record<string, unknown>
-  Value.Default(ConfigSchema, value)
-  // TypeBox does not descend into Record values for defaults: apply them per container.
-  const containers = value.containers
+  const interpolated = interpolate(raw, [], baseDir, env) as Record<string, unknown>
+  // TypeBox does not descend into Record values for defaults: apply them per container first.
+  const containers = interpolated.containers
   if (containers !== null && typeof containers === 'object' && !Array.isArray(containers)) {
-    for (const c of Object.values(containers)) if (c !== null && typeof c === 'object') Value.Default(ContainerSchema, c)
+    for (const [k, c] of Object.entries(containers)) {
+      if (c !== null && typeof c === 'object') (containers as Record<string, unknown>)[k] = Value.Default(ContainerSchema, c)
+    }
   }
+  const value = Value.Default(ConfigSchema, interpolated) as Record<string, unknown>
   const first = Value.Errors(ConfigSchema, value).First()
   if (first) throw new ConfigError(pointerToPath(first.path), describe(first))
   const config = value as unknown as Config

@@ -39,11 +39,11 @@ export function registerSecretValue (value: string): void {
 
 /** Throws when a log line carries a known secret value (names the line's type, never the value). */
 export function assertNoSecretInLogs (lines: readonly string[]): void {
-  for (const line of lines) {
+  lines.forEach((line, i) => {
     for (const v of knownSecrets) {
-      if (line.includes(v)) throw new Error(`a secret value leaked into a log line (${line.slice(0, 60)}…)`)
+      if (line.includes(v)) throw new Error(`a secret value leaked into log line ${i} (msg: ${JSON.stringify(/"msg":"([^"]*)"/.exec(line)?.[1] ?? '?')})`)
     }
-  }
+  })
 }
 
 export interface GatewayOptions {
