@@ -9,10 +9,10 @@
 //                 "containers": ["a", "b"] | null, "owner": false,
 //                 "createdAt": "<ISO>", "expiresAt": "<ISO>" | null, "revokedAt": "<ISO>" | null } ]
 //   }
-import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { mkdir, readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { TollgateError } from '../errors.js'
+import { acquireLock, errnoCode, writeFileAtomic } from '../files/atomic-file.js'
 import { NAME_PATTERN } from './schema.js'
 
 export const KEYS_FORMAT = 'tollgate-keys'
@@ -46,10 +46,6 @@ export function emptyKeysFile (): KeysFile {
 
 function keysError (file: string, message: string, cause?: unknown): TollgateError {
   return new TollgateError('TG_ERR_KEYS_STORE', `keys file ${file}: ${message}`, cause === undefined ? undefined : { cause })
-}
-
-function errnoCode (err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined
 }
 
 const HEX16 = /^[0-9a-f]{16}$/
@@ -120,92 +116,6 @@ export async function readKeysFile (file: string): Promise<{ data: KeysFile, tex
   return { data: parseKeysFile(file, text), text }
 }
 
-const LOCK_TIMEOUT_MS = 15_000
-const LOCK_STALE_MS = 30_000
-
-function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-function pidAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return errnoCode(err) === 'EPERM'
-  }
-}
-
-async function lockIsStale (lockPath: string): Promise<boolean> {
-  try {
-    const [st, text] = await Promise.all([stat(lockPath), readFile(lockPath, 'utf8')])
-    if (Date.now() - st.mtimeMs > LOCK_STALE_MS) return true
-    const pid = (JSON.parse(text) as { pid?: unknown }).pid
-    return typeof pid === 'number' && pid !== process.pid && !pidAlive(pid)
-  } catch {
-    return false
-  }
-}
-
-/** `<file>.lock`, created complete with link(2); broken when stale or held by a dead process. */
-async function acquireLock (file: string): Promise<() => Promise<void>> {
-  const lockPath = `${file}.lock`
-  const tmp = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}`
-  const fh = await open(tmp, 'wx', 0o600)
-  try {
-    await fh.writeFile(JSON.stringify({ pid: process.pid, at: new Date().toISOString() }))
-  } finally {
-    await fh.close()
-  }
-  const deadline = Date.now() + LOCK_TIMEOUT_MS
-  let wait = 5
-  try {
-    for (;;) {
-      try {
-        await link(tmp, lockPath)
-        break
-      } catch (err) {
-        if (errnoCode(err) !== 'EEXIST') throw keysError(file, `cannot take the lock ${lockPath} (${errnoCode(err) ?? 'error'})`, err)
-      }
-      if (await lockIsStale(lockPath)) {
-        await unlink(lockPath).catch(() => {})
-        continue
-      }
-      if (Date.now() > deadline) throw keysError(file, `is locked by another writer (${lockPath}); remove it if no tollgate command is running`)
-      await sleep(wait + Math.random() * wait)
-      wait = Math.min(wait * 2, 100)
-    }
-  } finally {
-    await unlink(tmp).catch(() => {})
-  }
-  return async () => { await unlink(lockPath).catch(() => {}) }
-}
-
-async function writeKeysFile (file: string, data: KeysFile): Promise<void> {
-  const dir = dirname(file)
-  const tmp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
-  try {
-    const fh = await open(tmp, 'wx', 0o600)
-    try {
-      await fh.chmod(0o600)
-      await fh.writeFile(JSON.stringify(data, null, 2) + '\n', 'utf8')
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, file)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw keysError(file, `cannot be written (${errnoCode(err) ?? 'error'})`, err)
-  }
-  try {
-    const dh = await open(dir, 'r')
-    try { await dh.sync() } finally { await dh.close() }
-  } catch {
-    // directory fsync is not supported everywhere; the rename is still atomic
-  }
-}
-
 /**
  * Runs `change` on the file as it is on disk now, under the lock, and writes the result when it
  * returns true. `change` may throw (e.g. a usage error) to abort without writing.
@@ -215,12 +125,13 @@ export async function mutateKeysFile<T> (file: string, change: (data: KeysFile) 
   await mkdir(dirname(abs), { recursive: true, mode: 0o700 }).catch((err: unknown) => {
     throw keysError(abs, `cannot create its folder (${errnoCode(err) ?? 'error'})`, err)
   })
-  const release = await acquireLock(abs)
+  const fail = (message: string, cause?: unknown): TollgateError => keysError(abs, message, cause)
+  const release = await acquireLock(abs, fail)
   try {
     const { data } = await readKeysFile(abs)
     const before = JSON.stringify(data)
     const result = await change(data)
-    if (JSON.stringify(data) !== before) await writeKeysFile(abs, data)
+    if (JSON.stringify(data) !== before) await writeFileAtomic(abs, JSON.stringify(data, null, 2) + '\n', fail)
     return result
   } finally {
     await release()

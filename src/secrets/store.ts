@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { TollgateError } from '../errors.js'
-import { acquireLock, errnoCode, writeFileAtomic } from './atomic-file.js'
+import { acquireLock, errnoCode, writeFileAtomic } from '../files/atomic-file.js'
 
 export const STORE_FORMAT = 'tollgate-secret-store'
 export const STORE_VERSION = 1
