@@ -2,7 +2,7 @@
 // upstream pools. Built off the hot path; swapped atomically on reload (a request keeps the Runtime
 // it started with); closed once the requests that hold it are done.
 import type { Pool } from 'undici'
-import type { LoadedConfig } from './config/load.js'
+import { policyOptions, type LoadedConfig } from './config/load.js'
 import { buildRouter, type Routable, type Router } from './proxy/router.js'
 import { createPool } from './proxy/forward.js'
 import { ipMatcher, type IpMatcher } from './identity/index.js'
@@ -52,7 +52,7 @@ export async function buildRuntime (config: LoadedConfig, deps: RuntimeDeps): Pr
   const names = Object.keys(config.containers)
   const policies = names.map((name) => {
     const c = config.containers[name]
-    return compileContainerPolicy(name, c.privacy, c.policies)
+    return compileContainerPolicy(name, c.privacy, c.policies, policyOptions(config))
   })
   const tokens = await Promise.all(names.map((name) => deps.resolver.resolve(config.containers[name].token, `containers.${name}.token`)))
   const pools: Pool[] = []

@@ -94,3 +94,26 @@ test('a file that is not there or not YAML is a clear error', async () => {
   await assert.rejects(loadConfig('/nonexistent/tollgate.yaml'), /cannot read config \/nonexistent\/tollgate\.yaml: ENOENT/)
   assert.throws(() => load('server: [\n'), /not valid YAML/)
 })
+
+test('ipLists: inline or from a file (relative to the config), usable by name in conditions', async () => {
+  const { compileContainerPolicy } = await import('../src/policy/index.js')
+  const { policyOptions } = await import('../src/config/load.js')
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-ips-'))
+  writeFileSync(join(dir, 'office.txt'), '# office networks\n198.51.100.0/24\n\n2001:db8::/32  # v6\n')
+  const text = base.replace('    token: ${env:HELLO_TOKEN}\n', `    token: \${env:HELLO_TOKEN}
+    privacy: public
+    policies:
+      - name: office
+        condition: inIpRange(request.ip, ipLists.office) || inIpRange(request.ip, ipLists.vpn)
+`) + 'ipLists:\n  office: { file: office.txt }\n  vpn: ["203.0.113.0/24"]\n'
+  const c = parseConfig(text, { file: join(dir, 'tollgate.yaml'), env: { HELLO_TOKEN: 't' } })
+  assert.deepEqual(c.ipLists?.office, ['198.51.100.0/24', '2001:db8::/32'])
+  const policy = compileContainerPolicy('hello', 'public', c.containers.hello.policies, policyOptions(c))
+  const facts = (ip: string) => ({ ip, userAgent: '', time: new Date(), method: 'GET', path: '/hello', host: 'h', headers: {} })
+  const anon = { kind: 'anonymous' as const, id: '', owner: false, claims: {} }
+  assert.equal(policy.decide(facts('198.51.100.9'), anon).allow, true)
+  assert.equal(policy.decide(facts('2001:db8::1'), anon).allow, true)
+  assert.equal(policy.decide(facts('203.0.113.5'), anon).allow, true)
+  assert.equal(policy.decide(facts('192.0.2.1'), anon).allow, false)
+  assert.throws(() => parseConfig(text.replace('file: office.txt', 'file: missing.txt'), { file: join(dir, 'tollgate.yaml'), env: { HELLO_TOKEN: 't' } }), /ipLists\.office\.file: cannot read/)
+})

@@ -1,7 +1,7 @@
 // `tollgate` command line. Each subcommand returns its exit code; errors are one line on stderr.
 import { parseArgs } from 'node:util'
 import { ConfigError, TollgateError } from '../errors.js'
-import { loadConfig } from '../config/load.js'
+import { loadConfig, policyOptions } from '../config/load.js'
 import { compileContainerPolicy } from '../policy/index.js'
 import { validateCredentialsConfig } from '../credentials/index.js'
 import { serve } from './serve.js'
@@ -71,7 +71,7 @@ async function check (args: string[], io: Io): Promise<number> {
   if (values.config === undefined) throw new TollgateError('TG_ERR_USAGE', 'check needs --config FILE')
   const config = await loadConfig(values.config, io.env)
   validateCredentialsConfig(config.credentials, config.containers)
-  for (const [name, c] of Object.entries(config.containers)) compileContainerPolicy(name, c.privacy, c.policies)
+  for (const [name, c] of Object.entries(config.containers)) compileContainerPolicy(name, c.privacy, c.policies, policyOptions(config))
   const n = Object.keys(config.containers).length
   io.stdout.write(`ok: ${values.config}: ${n} container${n === 1 ? '' : 's'}, every condition compiles\n`)
   return 0

@@ -14,7 +14,7 @@ import {
   type Decision, type Explanation, type Principal, type RequestFacts
 } from '../policy/index.js'
 import { normalizeIp, cutUserAgent } from '../identity/index.js'
-import { loadConfig, type LoadedConfig } from '../config/load.js'
+import { loadConfig, policyOptions, type LoadedConfig } from '../config/load.js'
 import { buildRouter } from '../proxy/router.js'
 import { createSecretResolver } from '../secrets/index.js'
 import { createAuthenticator, type TollgateAuthenticator } from '../credentials/index.js'
@@ -238,7 +238,7 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
   if (route === undefined) return finish(io, report, values.json === true)
   const c = config.containers[route.name]
   report.container = { name: route.name, privacy: c.privacy, match: { ...(c.match.host !== undefined ? { host: c.match.host } : {}), path: c.match.path }, ruleCount: c.policies?.length ?? 0 }
-  const policy = compileContainerPolicy(route.name, c.privacy, c.policies)
+  const policy = compileContainerPolicy(route.name, c.privacy, c.policies, policyOptions(config))
 
   let principal: Principal = ANONYMOUS
   let source = 'no credential'

@@ -66,6 +66,7 @@ export function parseConfig (text: string, opts: { file: string, env?: NodeJS.Pr
   const config = value as unknown as Config
   checkSemantics(config)
   resolvePaths(config, baseDir)
+  readIpLists(config, baseDir)
   return deepFreeze(Object.assign(config, { baseDir, file })) as LoadedConfig
 }
 
@@ -183,6 +184,29 @@ function resolvePaths (config: Config, baseDir: string): void {
   }
   if (config.secrets?.store !== undefined) config.secrets.store = abs(config.secrets.store)
   if (config.credentials?.keys !== undefined) config.credentials.keys = abs(config.credentials.keys)
+}
+
+/** `ipLists.NAME: { file }` becomes the list of its lines (blank lines and `#` comments skipped). */
+function readIpLists (config: Config, baseDir: string): void {
+  const lists = config.ipLists
+  if (lists === undefined) return
+  for (const [name, list] of Object.entries(lists)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) throw new ConfigError(`ipLists.${name}`, 'a list name is letters, digits and "_" (it is used as ipLists.NAME in conditions)')
+    if (Array.isArray(list)) continue
+    const file = isAbsolute(list.file) ? list.file : resolvePath(baseDir, list.file)
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`ipLists.${name}.file`, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    }
+    lists[name] = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '')
+  }
+}
+
+/** Policy compile options derived from the config (shared by the runtime, `check` and `policy test`). */
+export function policyOptions (config: Pick<Config, 'ipLists'>): { ipLists?: Readonly<Record<string, readonly string[]>> } {
+  return config.ipLists === undefined ? {} : { ipLists: config.ipLists as Record<string, string[]> }
 }
 
 function deepFreeze<T> (o: T): T {

@@ -87,10 +87,21 @@ export const ConfigSchema = Type.Object({
     accessLog: Type.Boolean({ default: true }),
     /** Drain deadline on SIGTERM (ms). */
     drainTimeout: Type.Integer({ minimum: 0, default: 30000 }),
-    workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 }))
+    /** Worker processes (`tollgate serve --workers` overrides): a number, or "auto" for the CPUs this
+     * process may use (cgroup quota aware). Absent: 1, a single process (see docs/operations.md). */
+    workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')]))
   }, strict),
   secrets: Type.Optional(SecretsSchema),
   credentials: Type.Optional(CredentialsSchema),
+  /**
+   * Named CIDR allow-lists, usable in conditions as `inIpRange(request.ip, ipLists.NAME)`: a list,
+   * or `{ file: PATH }` with one address or CIDR per line (`#` comments). Matched in time that does
+   * not grow with the list.
+   */
+  ipLists: Type.Optional(Type.Record(Type.String(), Type.Union([
+    Type.Array(Type.String({ minLength: 1 })),
+    Type.Object({ file: Type.String({ minLength: 1 }) }, strict)
+  ]))),
   containers: Type.Record(Type.String(), ContainerSchema)
 }, strict)
 
