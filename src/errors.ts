@@ -48,7 +48,7 @@ export const ERROR_CODES = {
   TG_ERR_POLICY_INVALID: 'A policy condition does not parse, type-check to bool, or pass the load-time safety limits.',
   TG_ERR_SECRET_UNRESOLVED: 'A secret reference cannot be resolved (the message names the reference, never a value).',
   TG_ERR_SECRET_STORE: 'The encrypted secret store is missing, tampered, truncated or under a wrong master key.',
-  TG_ERR_MASTER_KEY: 'TOLLGATE_MASTER_KEY is missing or not 32 bytes of base64.',
+  TG_ERR_MASTER_KEY: 'TOLLGATE_MASTER_KEY (or TOLLGATE_MASTER_KEY_FILE) is missing, both are set, or it is not 32 bytes of base64.',
   TG_ERR_KEYS_STORE: 'The tollgate keys file cannot be read or written.',
   TG_ERR_TLS: 'The TLS certificate or key cannot be loaded.',
   TG_ERR_LISTEN: 'A listener could not bind its address.',
