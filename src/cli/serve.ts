@@ -1,41 +1,143 @@
-// `tollgate serve --config FILE`: run the gateway in the foreground. SIGHUP reloads the config
-// (a failing reload keeps the old config serving); SIGTERM/SIGINT drain, then exit 0.
+// `tollgate serve --config FILE [--workers N|auto] [--port-from-env]`: run the gateway in the
+// foreground. SIGHUP reloads the config (a failing reload keeps the old config serving, logged and
+// counted); SIGTERM/SIGINT drain, then exit 0.
+//
+// One process by default. With more than one worker the process becomes a node:cluster primary
+// (src/server/cluster.ts) that owns the admin listener and supervises workers; each worker runs this
+// same command and lands in `runGateway` with `worker: true`.
+import cluster from 'node:cluster'
+import { AggregatorRegistry, type PrometheusContentType } from 'prom-client'
 import { buildApp } from '../app.js'
-import { loadConfig } from '../config/load.js'
-import { TollgateError } from '../errors.js'
+import { loadConfig, type LoadedConfig } from '../config/load.js'
+import { ConfigError, TollgateError } from '../errors.js'
+import { createLogger, type Logger } from '../observability/logger.js'
+import { createMetrics } from '../observability/metrics.js'
+import { availableCpus, runPrimary, WORKER_READY } from '../server/cluster.js'
 import { parseFlags, oneLine, type Io } from './main.js'
 
 export async function serve (args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { config: { type: 'string' }, workers: { type: 'string' } })
+  const { values } = parseFlags(args, {
+    config: { type: 'string' },
+    workers: { type: 'string' },
+    'port-from-env': { type: 'boolean' }
+  })
   if (values.config === undefined) throw new TollgateError('TG_ERR_USAGE', 'serve needs --config FILE')
   const file = values.config
-  const config = await loadConfig(file, io.env)
-  const app = await buildApp(config, { env: io.env })
-  const addr = await app.listen()
-  app.logger.info({ https: addr.https, http: addr.http, admin: addr.admin, containers: Object.keys(config.containers) }, 'tollgate listening')
+  const portFromEnv = values['port-from-env'] === true
+  const load = async (): Promise<LoadedConfig> => withPortFromEnv(await loadConfig(file, io.env), portFromEnv ? io.env.PORT : undefined)
+  const config = await load()
 
+  if (cluster.isWorker) return await runGateway(config, load, io, true)
+  const workers = workerCount(values.workers ?? config.server.workers)
+  if (workers > 1) {
+    const logger = createLogger(config.server.logLevel)
+    return await runPrimary({ config, workers, logger, env: io.env, args: ['serve', ...args] })
+  }
+  return await runGateway(config, load, io, false)
+}
+
+/** --workers / server.workers: a number, or "auto" (the CPUs this process may use). Default 1. */
+export function workerCount (v: string | number | undefined): number {
+  if (v === undefined) return 1
+  if (v === 'auto') return availableCpus()
+  const n = typeof v === 'number' ? v : /^\d{1,3}$/.test(v) ? Number(v) : NaN
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new TollgateError('TG_ERR_USAGE', `--workers: expected 1-256 or "auto", got ${JSON.stringify(v)}`)
+  return n
+}
+
+/**
+ * --port-from-env: when PORT is set (Scaleway Serverless Containers, Cloud Run, Knative…), the plain
+ * listener binds 0.0.0.0:$PORT. The platform's edge terminates TLS and forwards plain HTTP, so the
+ * config must say `httpOption: enabled` (a redirect there would loop). Without PORT: as written.
+ */
+export function withPortFromEnv (config: LoadedConfig, port: string | undefined): LoadedConfig {
+  if (port === undefined || port === '') return config
+  const n = /^\d{1,5}$/.test(port) ? Number(port) : NaN
+  if (!(n >= 1 && n <= 65535)) throw new TollgateError('TG_ERR_USAGE', `PORT: expected a port number, got ${JSON.stringify(port)}`)
+  if (config.server.httpOption !== 'enabled') {
+    throw new ConfigError('server.httpOption', 'must be "enabled" with --port-from-env: the platform terminates TLS and forwards plain HTTP to $PORT')
+  }
+  if (config.server.admin?.port === n || config.server.listen.https.port === n) {
+    throw new ConfigError(config.server.admin?.port === n ? 'server.admin.port' : 'server.listen.https.port', `must differ from PORT (${n})`)
+  }
+  const server = { ...config.server, listen: { ...config.server.listen, http: { host: '0.0.0.0', port: n } } }
+  return Object.freeze({ ...config, server: Object.freeze(server) }) as LoadedConfig
+}
+
+/** One gateway process: the whole gateway, or one cluster worker (no admin listener, signals from the primary). */
+async function runGateway (config: LoadedConfig, load: () => Promise<LoadedConfig>, io: Io, worker: boolean): Promise<number> {
+  let logger: Logger = createLogger(config.server.logLevel)
+  let registry: AggregatorRegistry<PrometheusContentType> | undefined
+  if (worker) {
+    logger = logger.child({ worker: cluster.worker?.id })
+    // The primary asks each worker for its registry and aggregates them (AggregatorRegistry).
+    registry = new AggregatorRegistry<PrometheusContentType>()
+    AggregatorRegistry.setRegistries([registry])
+  }
+  const metrics = createMetrics({ defaultMetrics: true, registry })
+  const app = await buildApp(config, { env: io.env, logger, metrics, admin: !worker })
+  const addr = await app.listen()
+  logger.info({ https: addr.https, http: addr.http, admin: addr.admin, containers: Object.keys(config.containers) }, 'tollgate listening')
+  logger.flush()
+  if (worker) process.send?.({ type: WORKER_READY })
+
+  let serving = config
   let reloading: Promise<void> = Promise.resolve()
   const onHup = (): void => {
     reloading = reloading.then(async () => {
-      try {
-        await app.reload(await loadConfig(file, io.env))
-        app.logger.info({ file }, 'config reloaded')
-      } catch (err) {
-        app.logger.error({ file, error: oneLine(err), code: (err as TollgateError).code }, 'config reload failed; the previous config keeps serving')
+      const failed = (err: unknown): void => {
+        logger.error({ file: config.file, error: oneLine(err), code: (err as TollgateError).code }, 'config reload failed; the previous config keeps serving')
       }
+      let next: LoadedConfig
+      try {
+        next = await load()
+      } catch (err) {
+        metrics.reloaded(false) // app.reload counts the failures past this point itself
+        return failed(err)
+      }
+      try {
+        await app.reload(next)
+      } catch (err) {
+        return failed(err)
+      }
+      const stale = restartOnly(serving, next)
+      serving = next
+      logger.info({ file: config.file, containers: Object.keys(next.containers) }, 'config reloaded')
+      if (stale.length > 0) logger.warn({ fields: stale }, 'these settings apply at the next restart only')
     })
   }
   process.on('SIGHUP', onHup)
   return await new Promise<number>((resolve) => {
+    let stopping = false
     const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
       process.off('SIGHUP', onHup)
-      app.logger.info({ signal }, 'draining')
-      app.close().then(() => resolve(0), (err) => {
+      logger.info({ signal, deadlineMs: serving.server.drainTimeout }, 'draining')
+      logger.flush()
+      app.close(serving.server.drainTimeout).then(() => {
+        logger.info({ signal }, 'drained; exiting')
+        logger.flush()
+        // A worker's IPC channel would keep it alive: let go of the primary.
+        if (worker && process.connected) process.disconnect()
+        resolve(0)
+      }, (err) => {
         io.stderr.write(`tollgate: ${oneLine(err)}\n`)
         resolve(1)
       })
     }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+    // A worker whose primary is gone drains and exits rather than serving unsupervised.
+    if (worker) process.once('disconnect', () => stop('disconnect'))
   })
+}
+
+/** Settings read once at start (listeners, admin, limits, workers…) that a reload cannot change. */
+function restartOnly (a: LoadedConfig, b: LoadedConfig): string[] {
+  const out: string[] = []
+  for (const key of ['listen', 'admin', 'http2', 'limits', 'workers', 'accessLog', 'httpOption'] as const) {
+    if (JSON.stringify(a.server[key]) !== JSON.stringify(b.server[key])) out.push(`server.${key}`)
+  }
+  return out
 }

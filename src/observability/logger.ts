@@ -16,5 +16,14 @@ export function createLogger (level: string, destination?: DestinationStream): L
     base: { name: 'tollgate' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime
-  }, destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }))
+  }, destination ?? pino.destination({
+    dest: 1,
+    sync: false,
+    // Batched, but each write(2) holds whole lines and stays within PIPE_BUF (4096 on Linux): on
+    // a pipe shared by cluster workers, lines from two processes never interleave.
+    minLength: 2048,
+    maxWrite: 4096,
+    // A quiet gateway's last lines (a reload, a warning) reach stdout within a second.
+    periodicFlush: 1000
+  }))
 }
