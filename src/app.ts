@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { createSecureServer, type Http2SecureServer } from 'node:http2'
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import { createSecureContext, type TLSSocket } from 'node:tls'
 import type { LoadedConfig } from './config/load.js'
@@ -73,7 +73,11 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
     headersTimeout: limits.headersTimeout,
     requestTimeout: limits.requestTimeout,
     keepAliveTimeout: limits.keepAliveTimeout,
-    requireHostHeader: true,
+    // Node checks the two timeouts above only every connectionsCheckingInterval (default 30 s).
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(Math.min(limits.headersTimeout, limits.requestTimeout) / 4))),
+    // Node's own missing-Host 400 goes on parsing what is pipelined behind it and serves it; the
+    // pipeline refuses a missing Host itself and drops the rest of the connection.
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
     insecureHTTPParser: false
   }
@@ -89,6 +93,16 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
       unknownProtocolTimeout: limits.tlsHandshakeTimeout
     } as Parameters<typeof createSecureServer>[0], httpsHandler)
     : createHttpsServer({ ...tls, ...common, handshakeTimeout: limits.tlsHandshakeTimeout }, httpsHandler as never)
+  if (config.server.http2) {
+    // Node 20's createSecureServer({ allowHTTP1 }) ignores the HTTP/1 options above: its HTTP/1.1
+    // connections got headersTimeout 60 s, requestTimeout 300 s checked every 30 s, no keep-alive
+    // timeout at all, a 16 KiB header limit. Its HTTP/1.1 connection listener reads them from the
+    // server object, so they are set there. Idle HTTP/2 sessions are closed (GOAWAY) likewise.
+    Object.assign(https, common)
+    https.on('session', (session: ServerHttp2Session) => session.setTimeout(limits.keepAliveTimeout, () => session.close()))
+  }
+  // Node answers an Expect other than 100-continue with 417 and keeps the connection; the pipeline refuses it and closes.
+  https.on('checkExpectation', httpsHandler)
   if (limits.maxRequestsPerSocket > 0) (https as unknown as HttpServer).maxRequestsPerSocket = limits.maxRequestsPerSocket
   guardConnections(https, config, logger)
   https.on('tlsClientError', () => { /* handshake failures and timeouts: the socket is already destroyed */ })
@@ -101,6 +115,7 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
       ? createHandler(getRuntime, observer, 'http')
       : redirectHandler(getRuntime, () => (https.address() as AddressInfo | null)?.port ?? config.server.listen.https.port)
     http = createHttpServer({ ...common }, plain as never)
+    http.on('checkExpectation', plain)
     if (limits.maxRequestsPerSocket > 0) http.maxRequestsPerSocket = limits.maxRequestsPerSocket
     guardConnections(http, config, logger)
     const plainConns = trackConnections(http, { tls: false })

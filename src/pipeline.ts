@@ -119,7 +119,7 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
 function run (rt: Runtime, req: Req, res: Res, x: Exchange): void {
   const socket = (req.socket ?? (req as Http2ServerRequest).stream?.session?.socket) as Socket
   if ((socket as unknown as Record<symbol, boolean>)[kPoisoned]) {
-    socket.destroy()
+    socket.destroySoon()
     return
   }
   const peer = peerOf(socket, rt)
@@ -149,6 +149,7 @@ function run (rt: Runtime, req: Req, res: Res, x: Exchange): void {
   if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') {
     connectionTokens = String(connection).toLowerCase().split(',').map((t) => t.trim()).filter((t) => t !== '')
   }
+  if (framingRefused(req, method, connectionTokens)) return reject(rt, res, x, 'bad_request', true)
   if (raw.length > rt.maxHeaderCount * 2) return reject(rt, res, x, 'bad_request', true)
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]
@@ -232,9 +233,12 @@ function afterAuth (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRu
   // ── forward ─────────────────────────────────────────────────────────────────────────────
   const contentLength = req.headers['content-length']
   const h2stream = (req as Http2ServerRequest).stream
-  const hasBody = contentLength !== undefined
-    ? contentLength !== '0'
-    : h2stream !== undefined ? !h2stream.endAfterHeaders : req.headers['transfer-encoding'] !== undefined
+  // GET and HEAD never carry a body upstream (CL.0): HTTP/1 ones with a body were refused, HTTP/2 DATA is dropped.
+  const hasBody = x.method === 'GET' || x.method === 'HEAD'
+    ? false
+    : contentLength !== undefined
+      ? contentLength !== '0'
+      : h2stream !== undefined ? !h2stream.endAfterHeaders : req.headers['transfer-encoding'] !== undefined
   if (contentLength !== undefined && Number(contentLength) > c.bodyLimit) return reject(rt, res, x, 'payload_too_large', true)
   forward(rt, req, res, x, c, out, hasBody, 0)
 }
@@ -281,6 +285,27 @@ function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRunt
     if (reason !== 'payload_too_large') rt.logger.warn({ requestId: x.requestId, container: c.name, code: (err as { code?: string }).code, reason }, 'upstream failure')
     reject(rt, res, x, reason, reason === 'payload_too_large')
   })
+}
+
+/**
+ * Framing that Node's parser accepts but an upstream could read differently (docs/security.md,
+ * smuggling matrix): Transfer-Encoding other than exactly `chunked` (`cow, chunked`, duplicates),
+ * Transfer-Encoding on HTTP/1.0 (Node ignores it and parses the body as the next request), a body
+ * on GET or HEAD (CL.0), a Content-Length with leading zeros, an HTTP/1 version other than 1.0 and
+ * 1.1, an Expect other than `100-continue`, a framing header named in Connection.
+ */
+function framingRefused (req: Req, method: string, connectionTokens: string[] | undefined): boolean {
+  const headers = req.headers
+  const te = headers['transfer-encoding']
+  const cl = headers['content-length']
+  const expect = headers.expect
+  const noBody = method === 'GET' || method === 'HEAD'
+  if ((req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) && (req as Http2ServerRequest).stream === undefined) return true
+  if (te !== undefined && (te.length !== 7 || te.toLowerCase() !== 'chunked' || req.httpVersionMinor === 0 || noBody)) return true
+  if (cl !== undefined && ((cl.length > 1 && cl.charCodeAt(0) === 48) || (noBody && cl !== '0'))) return true
+  if (expect !== undefined && (expect.length !== 12 || expect.toLowerCase() !== '100-continue')) return true
+  return connectionTokens !== undefined &&
+    (connectionTokens.includes('content-length') || connectionTokens.includes('transfer-encoding') || connectionTokens.includes('host'))
 }
 
 function queryOf (url: string): string {
