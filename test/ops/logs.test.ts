@@ -1,0 +1,135 @@
+// Access and decision logs: request ids, and no credential or token in any line, whatever happens.
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createServer, type AddressInfo } from 'node:net'
+import { startGateway, registerSecretValue, assertNoSecretInLogs, type TestGateway } from '../helpers/gateway.js'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { loadConfig } from '../../src/config/load.js'
+import { eventually } from './helpers.js'
+
+const rnd = (): string => Math.random().toString(36).slice(2)
+const TOKEN = 'upstream-token-' + rnd()
+
+describe('request ids', () => {
+  let up: Upstream
+  let trusting: TestGateway
+  let plain: TestGateway
+  before(async () => {
+    up = await startUpstream({ tls: false })
+    const containers = { hello: { upstream: up.url, match: { path: '/hello' }, token: '${env:LOG_TOKEN}', privacy: 'public' } }
+    const env = { ...process.env, LOG_TOKEN: TOKEN }
+    trusting = await startGateway({ env, config: { server: { trustedProxies: ['127.0.0.1'] }, containers } })
+    plain = await startGateway({ env, config: { containers } })
+  })
+  after(async () => {
+    await trusting.close()
+    await plain.close()
+    await up.close()
+  })
+
+  test('X-Request-Id from a trusted proxy is kept: sent upstream, returned, logged', async () => {
+    const id = 'edge-' + rnd()
+    const r = await trusting.get('/hello/x', { headers: { 'x-request-id': id } })
+    assert.equal(r.status, 200)
+    assert.equal(r.headers['x-request-id'], id)
+    assert.equal(r.json().headers['x-request-id'], id)
+    const line = await eventually(() => {
+      const l = trusting.logs.find((l) => l.type === 'access' && l.requestId === id)
+      assert.ok(l)
+      return l
+    })
+    assert.equal(line.path, '/hello/x')
+    assert.equal(line.status, 200)
+  })
+
+  test('an ill-formed id, or any id from an untrusted peer, is replaced by a generated one', async () => {
+    for (const [gw, id] of [[trusting, 'has spaces in it'], [trusting, 'x'.repeat(129)], [plain, 'client-chosen-' + rnd()]] as const) {
+      const r = await gw.get('/hello/x', { headers: { 'x-request-id': id } })
+      assert.equal(r.status, 200)
+      const got = r.headers['x-request-id'] as string
+      assert.notEqual(got, id)
+      assert.match(got, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+      assert.equal(r.json().headers['x-request-id'], got, 'the upstream sees the same id as the client')
+    }
+  })
+
+  test('a refused request carries its id in the body, the header and the log', async () => {
+    const r = await plain.get('/nowhere')
+    assert.equal(r.status, 404)
+    const id = r.json().requestId as string
+    assert.equal(r.headers['x-request-id'], id)
+    await eventually(() => assert.ok(plain.logs.some((l) => l.type === 'access' && l.requestId === id && l.reason === 'no_route')))
+  })
+})
+
+describe('no log line carries a credential or a token', () => {
+  test('client credentials, cookies, query tokens and the upstream token never reach the logs, whatever the outcome', async () => {
+    const secrets = {
+      xAuth: 'client-x-auth-' + rnd(),
+      bearer: 'client-bearer-' + rnd(),
+      cookie: 'session-cookie-' + rnd(),
+      query: 'query-token-' + rnd(),
+      basic: Buffer.from('user:basic-pass-' + rnd()).toString('base64')
+    }
+    for (const v of [...Object.values(secrets), TOKEN]) registerSecretValue(v)
+    const up = await startUpstream({ tls: false })
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const dead = (closed.address() as AddressInfo).port
+    await new Promise<void>((resolve) => closed.close(() => resolve()))
+    const env = { ...process.env, LOG_TOKEN: TOKEN }
+    const c = (upstream: string, path: string, extra: Record<string, unknown> = {}): Record<string, unknown> =>
+      ({ upstream, match: { path }, token: '${env:LOG_TOKEN}', privacy: 'public', ...extra })
+    const gw = await startGateway({
+      env,
+      config: {
+        server: { logLevel: 'debug' },
+        containers: {
+          open: c(up.url, '/open'),
+          denied: c(up.url, '/denied', { policies: [{ name: 'nobody', condition: 'request.ip == "192.0.2.1"' }] }),
+          headers: c(up.url, '/headers', { policies: [{ name: 'hdr', condition: 'request.headers["x-auth-token"] == "never"' }] }),
+          priv: c(up.url, '/priv', { privacy: 'private' }),
+          dead: c(`http://127.0.0.1:${dead}`, '/dead')
+        }
+      }
+    })
+    try {
+      const creds = {
+        'x-auth-token': secrets.xAuth,
+        authorization: `Bearer ${secrets.bearer}`,
+        cookie: `sid=${secrets.cookie}`,
+        'proxy-authorization': `Basic ${secrets.basic}`
+      }
+      const statuses: number[] = []
+      for (const path of ['/open/a', '/denied/a', '/headers/a', '/priv/a', '/dead/a', '/nowhere', '/open/%2e%2e/x', '/open/a_b']) {
+        statuses.push((await gw.get(`${path}?access_token=${secrets.query}&token=${secrets.query}`, { headers: creds })).status)
+      }
+      // The bearer alone, and X-Auth-Token alone, on the private container.
+      statuses.push((await gw.get('/priv/b', { headers: { authorization: `Bearer ${secrets.bearer}` } })).status)
+      statuses.push((await gw.get('/priv/b', { headers: { 'x-auth-token': secrets.xAuth } })).status)
+      // A header name with "_" (refused, logged).
+      statuses.push((await gw.get('/open/c', { headers: { x_auth_token: secrets.xAuth } })).status)
+      assert.ok(statuses.includes(200) && statuses.includes(403) && statuses.includes(401) && statuses.includes(502) && statuses.includes(404))
+      // A reload that fails, and one that works, log too.
+      writeFileSync(join(gw.dir, 'broken.yaml'), 'server: {}\n')
+      await assert.rejects(async () => await gw.app.reload(await loadConfig(join(gw.dir, 'broken.yaml'), env)))
+      await gw.app.reload(await loadConfig(gw.configFile, env))
+      await eventually(() => assert.ok(gw.logs.filter((l) => l.type === 'access').length >= statuses.length))
+      const lines = gw.logs.map((l) => JSON.stringify(l))
+      assertNoSecretInLogs(lines)
+      for (const v of [...Object.values(secrets), TOKEN]) {
+        assert.ok(!lines.some((l) => l.includes(v)), 'a credential or token reached a log line')
+      }
+      // The access line has the path without its query string.
+      assert.ok(gw.logs.some((l) => l.type === 'access' && l.path === '/open/a'))
+      // Decision lines say whether a token was injected, never which.
+      const decision = gw.logs.find((l) => l.type === 'decision' && l.reason === 'policy_denied')
+      assert.equal(decision?.credentialInjected, false)
+    } finally {
+      await gw.close()
+      await up.close()
+    }
+  })
+})
