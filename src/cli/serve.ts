@@ -16,6 +16,16 @@ import { availableCpus, runPrimary, WORKER_READY } from '../server/cluster.js'
 import { parseFlags, oneLine, type Io } from './main.js'
 
 export async function serve (args: string[], io: Io): Promise<number> {
+  if (!cluster.isWorker) return await start(args, io)
+  try {
+    return await start(args, io)
+  } finally {
+    // A worker's IPC channel would keep it alive after it stopped (or failed to start): let go.
+    if (process.connected) process.disconnect()
+  }
+}
+
+async function start (args: string[], io: Io): Promise<number> {
   const { values } = parseFlags(args, {
     config: { type: 'string' },
     workers: { type: 'string' },
@@ -118,8 +128,6 @@ async function runGateway (config: LoadedConfig, load: () => Promise<LoadedConfi
       app.close(serving.server.drainTimeout).then(() => {
         logger.info({ signal }, 'drained; exiting')
         logger.flush()
-        // A worker's IPC channel would keep it alive: let go of the primary.
-        if (worker && process.connected) process.disconnect()
         resolve(0)
       }, (err) => {
         io.stderr.write(`tollgate: ${oneLine(err)}\n`)
