@@ -11,7 +11,8 @@ import { runSecrets } from './secrets.js'
 import { runKeys } from './keys.js'
 
 export const USAGE = `usage:
-  tollgate serve  --config FILE [--workers N]     run the gateway (SIGHUP reloads, SIGTERM drains)
+  tollgate serve  --config FILE [--workers N|auto] [--port-from-env]
+                                                  run the gateway (SIGHUP reloads, SIGTERM drains)
   tollgate check  --config FILE                   validate config and compile every condition
   tollgate demo                                   stand-in private container + gateway on loopback
   tollgate policy eval --condition CEL [--ip A] [--user-agent S] [--time ISO8601] [--method M] [--path P] [--host H]

@@ -57,8 +57,9 @@ export function workerCount (v: string | number | undefined): number {
 
 /**
  * --port-from-env: when PORT is set (Scaleway Serverless Containers, Cloud Run, Knative…), the plain
- * listener binds 0.0.0.0:$PORT. The platform's edge terminates TLS and forwards plain HTTP, so the
- * config must say `httpOption: enabled` (a redirect there would loop). Without PORT: as written.
+ * listener binds $PORT, on server.listen.http.host when the config has a plain listener, else on
+ * 0.0.0.0. The platform's edge terminates TLS and forwards plain HTTP, so the config must say
+ * `httpOption: enabled` (a redirect there would loop). Without PORT: the config as written.
  */
 export function withPortFromEnv (config: LoadedConfig, port: string | undefined): LoadedConfig {
   if (port === undefined || port === '') return config
@@ -70,7 +71,8 @@ export function withPortFromEnv (config: LoadedConfig, port: string | undefined)
   if (config.server.admin?.port === n || config.server.listen.https.port === n) {
     throw new ConfigError(config.server.admin?.port === n ? 'server.admin.port' : 'server.listen.https.port', `must differ from PORT (${n})`)
   }
-  const server = { ...config.server, listen: { ...config.server.listen, http: { host: '0.0.0.0', port: n } } }
+  const host = config.server.listen.http?.host ?? '0.0.0.0'
+  const server = { ...config.server, listen: { ...config.server.listen, http: { host, port: n } } }
   return Object.freeze({ ...config, server: Object.freeze(server) }) as LoadedConfig
 }
 
