@@ -6,7 +6,8 @@
 // per-request state outside the request's closure: a reload swaps the Runtime, and a request keeps
 // the one it started with.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { constants as http2constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
+import type { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import { Writable, Transform, pipeline, type Readable } from 'node:stream'
 import { randomUUID } from 'node:crypto'
@@ -64,6 +65,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const kPeer = Symbol('tollgate.peer')
 /** Set on an HTTP/1.1 socket once a request on it was refused with close: requests pipelined behind it are never served. */
 const kPoisoned = Symbol('tollgate.poisoned')
+/** Early stream resets counted on an HTTP/2 session (rapid-reset guard). */
+const kResets = Symbol('tollgate.resets')
 
 interface PeerInfo { ip: string, trusted: boolean }
 
@@ -99,9 +102,11 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
       scheme
     }
     let finished = false
+    const session = (req as Http2ServerRequest).stream?.session // gone from the stream once it closes
     const finish = (): void => {
       if (finished) return
       finished = true
+      if (!res.writableEnded) clientGone(rt, session, res)
       x.status = res.statusCode
       observer.done(x)
     }
@@ -113,6 +118,28 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
       rt.logger.error({ err: { message: (err as Error).message, stack: (err as Error).stack }, requestId: x.requestId }, 'pipeline failure')
       reject(rt, res, x, 'internal_error')
     }
+  }
+}
+
+/**
+ * The response closed before it ended: the client went away (or reset its HTTP/2 stream). The
+ * upstream request is aborted (forward passes `res` to undici as its abort signal), and on HTTP/2
+ * the early reset is counted: past `limits.http2MaxResets` in 10 s the session is torn down
+ * (GOAWAY ENHANCE_YOUR_CALM), the rapid-reset guard.
+ */
+function clientGone (rt: Runtime, session: Http2Session | undefined, res: Res): void {
+  res.emit('abort')
+  if (session === undefined || session.destroyed) return
+  const now = performance.now()
+  const slot = session as unknown as Record<symbol, { n: number, since: number } | undefined>
+  const r = slot[kResets] ??= { n: 0, since: now }
+  if (now - r.since > 10_000) { r.n = 0; r.since = now }
+  if (++r.n > rt.config.server.limits.http2MaxResets) {
+    rt.logger.warn({ ip: normalizeIp(session.socket?.remoteAddress ?? ''), resets: r.n }, 'HTTP/2 rapid reset: session closed')
+    // GOAWAY, then close once the open streams are done (Node 20's session.destroy() here leaves
+    // the TLS socket open until the client closes it).
+    session.goaway(http2constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    session.close()
   }
 }
 
@@ -254,7 +281,9 @@ function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRunt
     headers,
     body,
     headersTimeout: c.timeout,
-    opaque: res
+    opaque: res,
+    // Aborted when the client goes away before the response ended (clientGone emits 'abort').
+    signal: res as unknown as EventEmitter
   }, ({ statusCode, headers: upstreamHeaders }) => {
     x.upstreamEnd = performance.now()
     if (retryable && (statusCode === 401 || statusCode === 403)) {
@@ -274,6 +303,7 @@ function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRunt
     }
     if (err == null) return
     if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
+    if (res.destroyed && (err as { code?: string }).code === 'UND_ERR_ABORTED') return // the client went away
     if (res.headersSent) {
       // The body had started: cut the stream so the client sees a truncated response, not a lie.
       res.destroy()

@@ -31,7 +31,9 @@ export const LimitsSchema = Type.Object({
   maxConnections: Type.Integer({ minimum: 1, default: 10000 }),
   maxConnectionsPerIp: Type.Integer({ minimum: 1, default: 1000 }),
   maxRequestsPerSocket: Type.Integer({ minimum: 0, default: 0 }),
-  http2MaxConcurrentStreams: Type.Integer({ minimum: 1, default: 100 })
+  http2MaxConcurrentStreams: Type.Integer({ minimum: 1, default: 100 }),
+  /** HTTP/2 streams one session may cancel before their response, per 10 s; past it: GOAWAY (rapid-reset guard). */
+  http2MaxResets: Type.Integer({ minimum: 1, default: 200 })
 }, { ...strict, default: {} })
 
 const Upstream = Type.Object({
