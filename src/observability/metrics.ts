@@ -35,6 +35,12 @@ type Labels = Record<string, string>
 export interface CounterCell { readonly labels: Labels, value: number }
 export interface HistogramCell { readonly labels: Labels, readonly counts: Float64Array, sum: number, count: number }
 
+function labelsOf (names: readonly string[], values: readonly string[]): Labels {
+  const labels: Labels = {}
+  names.forEach((n, i) => { labels[n] = values[i] })
+  return labels
+}
+
 /** A counter family whose cells are plain numbers; prom-client reads them through `get()`. */
 class CounterFamily {
   readonly type = 'counter'
@@ -46,9 +52,7 @@ class CounterFamily {
     const key = values.join('\u0000')
     let c = this.#cells.get(key)
     if (c === undefined) {
-      const labels: Labels = {}
-      this.labelNames.forEach((n, i) => { labels[n] = values[i] })
-      c = { labels, value: 0 }
+      c = { labels: labelsOf(this.labelNames, values), value: 0 }
       this.#cells.set(key, c)
     }
     return c
@@ -73,9 +77,7 @@ class HistogramFamily {
     const key = values.join('\u0000')
     let c = this.#cells.get(key)
     if (c === undefined) {
-      const labels: Labels = {}
-      this.labelNames.forEach((n, i) => { labels[n] = values[i] })
-      c = { labels, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }
+      c = { labels: labelsOf(this.labelNames, values), counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 }
       this.#cells.set(key, c)
     }
     return c

@@ -1,32 +1,17 @@
 // `tollgate serve --workers 2`: a node:cluster primary supervising two gateway workers.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request } from 'undici'
-import { stringify } from 'yaml'
+import { parse, stringify } from 'yaml'
 import { startUpstream } from '../helpers/upstream.js'
-import { writePki } from '../helpers/pki.js'
-import { runTollgate, scrape, value, msg } from './helpers.js'
+import { runTollgate, scrape, value, msg, serveSetup, writeServeConfig } from './helpers.js'
 
 const TOKEN = 'cluster-token-' + Math.random().toString(36).slice(2)
 
-function config (dir: string, containers: Record<string, unknown>): string {
-  const pki = writePki(dir)
-  const file = join(dir, 'tollgate.yaml')
-  writeFileSync(file, stringify({
-    server: {
-      listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
-      tls: { cert: pki.cert, key: pki.key },
-      httpOption: 'enabled',
-      admin: { host: '127.0.0.1', port: 0 },
-      drainTimeout: 5000
-    },
-    containers
-  }))
-  return file
+function config (containers: Record<string, unknown>): string {
+  return writeServeConfig(serveSetup(), containers, { drainTimeout: 5000 })
 }
 
 /** GET on a fresh connection (the cluster hands connections out round-robin). */
@@ -43,9 +28,8 @@ function freshGet (port: number, path: string): Promise<number> {
 
 test('two workers: aggregated metrics, a killed worker is restarted, SIGHUP reaches both, SIGTERM drains both and exits 0', { timeout: 120_000 }, async () => {
   const up = await startUpstream({ tls: false })
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-cluster-'))
   const route = (path: string): Record<string, unknown> => ({ upstream: up.url, match: { path }, token: '${env:CLUSTER_TOKEN}', privacy: 'public' })
-  const file = config(dir, { a: route('/a') })
+  const file = config({ a: route('/a') })
   const g = runTollgate(['serve', '--config', file, '--workers', '2'], { CLUSTER_TOKEN: TOKEN })
   try {
     const primary = await g.waitFor(msg('tollgate primary: admin listener up, starting workers'), 20_000, 'the primary')
@@ -83,7 +67,7 @@ test('two workers: aggregated metrics, a killed worker is restarted, SIGHUP reac
     assert.equal(value(m2, 'tollgate_workers', { state: 'ready' }), 2)
 
     // SIGHUP to the primary: every worker reloads.
-    writeFileSync(file, stringify({ ...((await import('yaml')).parse((await import('node:fs')).readFileSync(file, 'utf8'))), containers: { a: route('/a'), b: route('/b') } }))
+    writeFileSync(file, stringify({ ...parse(readFileSync(file, 'utf8')), containers: { a: route('/a'), b: route('/b') } }))
     const before = g.lines.filter(msg('config reloaded')).length
     g.kill('SIGHUP')
     await g.waitFor(() => g.lines.filter(msg('config reloaded')).length >= before + 2, 20_000, 'two reloads')
@@ -107,8 +91,7 @@ test('two workers: aggregated metrics, a killed worker is restarted, SIGHUP reac
 })
 
 test('a worker that cannot start stops the whole start, once, with its exit code', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-cluster-'))
-  const file = config(dir, { a: { upstream: 'http://127.0.0.1:9', match: { path: '/a' }, token: '${env:TOLLGATE_TEST_UNSET_TOKEN}', privacy: 'public' } })
+  const file = config({ a: { upstream: 'http://127.0.0.1:9', match: { path: '/a' }, token: '${env:TOLLGATE_TEST_UNSET_TOKEN}', privacy: 'public' } })
   const env = { ...process.env }
   delete env.TOLLGATE_TEST_UNSET_TOKEN
   const g = runTollgate(['serve', '--config', file, '--workers', '3'], env)

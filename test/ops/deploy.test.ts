@@ -4,19 +4,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join, posix } from 'node:path'
 import { request } from 'undici'
-import { parseAllDocuments, parse, stringify } from 'yaml'
+import { parseAllDocuments, parse } from 'yaml'
 import { ROOT } from '../helpers/root.js'
-import { writePki } from '../helpers/pki.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { parseConfig } from '../../src/config/load.js'
 import { compileContainerPolicy } from '../../src/policy/index.js'
 import { createMetrics } from '../../src/observability/metrics.js'
 import { REASONS } from '../../src/errors.js'
-import { runTollgate, msg } from './helpers.js'
+import { runTollgate, msg, serveSetup, writeServeConfig } from './helpers.js'
 
 type Obj = Record<string, any>
 const K8S = join(ROOT, 'deploy', 'kubernetes')
@@ -267,18 +266,7 @@ test('the runtime stage, replayed: npm ci --omit=dev --ignore-scripts plus the b
   cpSync(join(ROOT, 'bin'), join(app, 'bin'), { recursive: true })
 
   const up = await startUpstream({ tls: false })
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-prod-cfg-'))
-  const pki = writePki(dir)
-  const file = join(dir, 'tollgate.yaml')
-  writeFileSync(file, stringify({
-    server: {
-      listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
-      tls: { cert: pki.cert, key: pki.key },
-      httpOption: 'enabled',
-      admin: { host: '127.0.0.1', port: 0 }
-    },
-    containers: { a: { upstream: up.url, match: { path: '/a' }, token: '${env:PROD_TOKEN}', privacy: 'public' } }
-  }))
+  const file = writeServeConfig(serveSetup(), { a: { upstream: up.url, match: { path: '/a' }, token: '${env:PROD_TOKEN}', privacy: 'public' } })
   const g = runTollgate(['serve', '--config', file], { PROD_TOKEN: 'prod-token-1234', NODE_ENV: 'production', TZ: 'UTC' }, app, join(app, 'bin', 'tollgate.js'))
   try {
     const l = await g.waitFor(msg('tollgate listening'), 30_000, 'tollgate listening')

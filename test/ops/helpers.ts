@@ -1,7 +1,36 @@
 // Helpers for the operations suite: read /metrics, run the real binary and follow its JSON log lines.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { request } from 'undici'
+import { stringify } from 'yaml'
 import { BIN } from '../helpers/root.js'
+import { writePki } from '../helpers/pki.js'
+
+/** A folder with the test PKI and the path of the config the binary will read. */
+export interface ServeSetup { dir: string, file: string, cert: string, key: string }
+
+export function serveSetup (): ServeSetup {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-ops-'))
+  const pki = writePki(dir)
+  return { dir, file: join(dir, 'tollgate.yaml'), cert: pki.cert, key: pki.key }
+}
+
+/** Writes the config: HTTPS and plain (httpOption enabled) and admin on loopback port 0, `server` merged over. */
+export function writeServeConfig (s: ServeSetup, containers: Record<string, unknown>, server: Record<string, unknown> = {}): string {
+  writeFileSync(s.file, stringify({
+    server: {
+      listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
+      tls: { cert: s.cert, key: s.key },
+      httpOption: 'enabled',
+      admin: { host: '127.0.0.1', port: 0 },
+      ...server
+    },
+    containers
+  }))
+  return s.file
+}
 
 /** One Prometheus scrape: `name{a="x",b="y"}` (labels sorted) → value. */
 export type Samples = Map<string, number>

@@ -1,18 +1,15 @@
 // --port-from-env (Scaleway Serverless Containers pass PORT; TLS ends at their edge) and --workers parsing.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { stringify } from 'yaml'
 import { startUpstream } from '../helpers/upstream.js'
-import { writePki } from '../helpers/pki.js'
 import { parseConfig } from '../../src/config/load.js'
 import { withPortFromEnv, workerCount } from '../../src/cli/serve.js'
 import { availableCpus } from '../../src/server/cluster.js'
-import { runTollgate } from './helpers.js'
+import { runTollgate, serveSetup, writeServeConfig } from './helpers.js'
 
 const BASE = {
   server: {
@@ -60,20 +57,12 @@ test('--workers: 1 by default, a number, or "auto" (CPUs, capped by a cgroup quo
 
 test('the binary with --port-from-env serves plain HTTP on $PORT behind a trusted edge; a redirecting config is refused', { timeout: 60_000 }, async () => {
   const up = await startUpstream({ tls: false })
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-port-'))
-  const pki = writePki(dir)
-  const file = join(dir, 'tollgate.yaml')
-  writeFileSync(file, stringify({
-    server: {
-      listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 1 } },
-      tls: { cert: pki.cert, key: pki.key },
-      httpOption: 'enabled',
-      trustedProxies: ['127.0.0.1'],
-      admin: { host: '127.0.0.1', port: 0 },
-      logLevel: 'warn'
-    },
-    containers: { a: { upstream: up.url, match: { path: '/a' }, token: '${env:PORT_TEST_TOKEN}', privacy: 'public' } }
-  }))
+  const setup = serveSetup()
+  const file = writeServeConfig(setup, { a: { upstream: up.url, match: { path: '/a' }, token: '${env:PORT_TEST_TOKEN}', privacy: 'public' } }, {
+    listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 1 } },
+    trustedProxies: ['127.0.0.1'],
+    logLevel: 'warn'
+  })
   const free = createServer()
   await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve))
   const port = (free.address() as AddressInfo).port
@@ -98,7 +87,7 @@ test('the binary with --port-from-env serves plain HTTP on $PORT behind a truste
   }
 
   // The config says redirected: refused with the field named (exit 2).
-  writeFileSync(file, stringify({ ...BASE, server: { ...BASE.server, tls: { cert: pki.cert, key: pki.key }, httpOption: 'redirected' } }))
+  writeFileSync(file, stringify({ ...BASE, server: { ...BASE.server, tls: { cert: setup.cert, key: setup.key }, httpOption: 'redirected' } }))
   const bad = runTollgate(['serve', '--config', file, '--port-from-env'], { PORT: String(port), T: 'x' })
   assert.deepEqual(await bad.exited, { code: 2, signal: null })
   assert.match(bad.stderr(), /^tollgate: server\.httpOption: must be "enabled"/)

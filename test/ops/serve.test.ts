@@ -2,43 +2,20 @@
 // SIGHUP reloads without failing a request, SIGTERM drains without failing an accepted one.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import http2 from 'node:http2'
 import { X509Certificate } from 'node:crypto'
 import { Client, request } from 'undici'
-import { stringify } from 'yaml'
 import { startUpstream } from '../helpers/upstream.js'
-import { writePki, testCa } from '../helpers/pki.js'
+import { testCa } from '../helpers/pki.js'
 import { createDevCa } from '../../src/tls/devcert.js'
-import { runTollgate, scrape, value, msg, type Served } from './helpers.js'
+import { runTollgate, scrape, value, msg, serveSetup, writeServeConfig, type Served } from './helpers.js'
 import { load } from './load.js'
 
 const TOKEN = 'serve-token-' + Math.random().toString(36).slice(2)
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-
-interface Setup { dir: string, file: string, cert: string, key: string }
-
-function setup (): Setup {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-serve-'))
-  const pki = writePki(dir)
-  return { dir, file: join(dir, 'tollgate.yaml'), cert: pki.cert, key: pki.key }
-}
-
-function writeConfig (s: Setup, containers: Record<string, unknown>, server: Record<string, unknown> = {}): void {
-  writeFileSync(s.file, stringify({
-    server: {
-      listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } },
-      tls: { cert: s.cert, key: s.key },
-      httpOption: 'enabled',
-      admin: { host: '127.0.0.1', port: 0 },
-      ...server
-    },
-    containers
-  }))
-}
 
 const route = (upstream: string, path: string, extra: Record<string, unknown> = {}): Record<string, unknown> =>
   ({ upstream, match: { path }, token: '${env:SERVE_TOKEN}', privacy: 'public', ...extra })
@@ -61,8 +38,8 @@ function peerFingerprint (port: number, ca: string): Promise<string> {
 
 test('SIGHUP under load: a broken config is refused, a good one swapped in, no request fails, keep-alive stays, new certificate for new handshakes', { timeout: 90_000 }, async (t) => {
   const up = await startUpstream({ tls: false })
-  const s = setup()
-  writeConfig(s, { a: route(up.url, '/a') })
+  const s = serveSetup()
+  writeServeConfig(s, { a: route(up.url, '/a') })
   const g = runTollgate(['serve', '--config', s.file], { SERVE_TOKEN: TOKEN })
   try {
     const ports = await listening(g)
@@ -82,7 +59,7 @@ test('SIGHUP under load: a broken config is refused, a good one swapped in, no r
     const run = load({ url: `${base}/a/load`, connections: 8, durationS: 3 })
     await sleep(700)
     // 1. Broken: a condition that does not compile. Refused, logged, counted; the old config serves on.
-    writeConfig(s, {
+    writeServeConfig(s, {
       a: route(up.url, '/a'),
       b: route(up.url, '/b', { policies: [{ name: 'bad', condition: 'request.ip +' }] })
     })
@@ -98,7 +75,7 @@ test('SIGHUP under load: a broken config is refused, a good one swapped in, no r
     const s2 = { ...s, cert: join(s.dir, 'cert2.pem'), key: join(s.dir, 'key2.pem') }
     writeFileSync(s2.cert, leaf.cert)
     writeFileSync(s2.key, leaf.key)
-    writeConfig(s2, { a: route(up.url, '/a'), b: route(up.url, '/b') })
+    writeServeConfig(s2, { a: route(up.url, '/a'), b: route(up.url, '/b') })
     g.kill('SIGHUP')
     await g.waitFor(msg('config reloaded'), 10_000, 'the reload')
     const reloadedAt = Date.now() - run.startedAt
@@ -143,8 +120,8 @@ test('SIGTERM under load: /readyz 503, every accepted request answered (HTTP/1.1
       setTimeout(() => { res.writeHead(200, { 'content-type': 'text/plain' }); res.end(req.url) }, req.url?.startsWith('/a/slow') === true ? 1500 : 20)
     }
   })
-  const s = setup()
-  writeConfig(s, { a: route(up.url, '/a') }, { drainTimeout: 15_000 })
+  const s = serveSetup()
+  writeServeConfig(s, { a: route(up.url, '/a') }, { drainTimeout: 15_000 })
   const g = runTollgate(['serve', '--config', s.file], { SERVE_TOKEN: TOKEN })
   try {
     const ports = await listening(g)
