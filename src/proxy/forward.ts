@@ -46,8 +46,9 @@ export function createPool (opts: UpstreamOptions): Pool {
 export function upstreamFailureReason (err: unknown): ReasonId {
   const code = (err as { code?: string } | null)?.code ?? ''
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'upstream_timeout'
-  if (code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' ||
-    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'upstream_bad_response'
+  // undici's HTTPParserError (garbage status line, not HTTP at all) carries no code, only its name.
+  if (code.startsWith('HPE_') || (err as Error | null)?.name === 'HTTPParserError' || code === 'UND_ERR_HEADERS_OVERFLOW' ||
+    code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'upstream_bad_response'
   return 'upstream_unreachable'
 }
 
