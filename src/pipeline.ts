@@ -7,9 +7,9 @@
 // the one it started with.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants as http2constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
-import type { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
-import { Writable, Transform, pipeline, type Readable } from 'node:stream'
+import { Transform, pipeline, type Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
 import { randomUUID } from 'node:crypto'
 import { REASONS, type ReasonId } from './errors.js'
 import type { Runtime, ContainerRuntime } from './runtime.js'
@@ -67,6 +67,8 @@ const kPeer = Symbol('tollgate.peer')
 const kPoisoned = Symbol('tollgate.poisoned')
 /** Early stream resets counted on an HTTP/2 session (rapid-reset guard). */
 const kResets = Symbol('tollgate.resets')
+/** The upstream exchange in flight for a response (aborted when the client goes away). */
+const kUpstream = Symbol('tollgate.upstream')
 
 interface PeerInfo { ip: string, trusted: boolean }
 
@@ -110,7 +112,8 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
       x.status = res.statusCode
       observer.done(x)
     }
-    res.once('finish', finish)
+    // 'close' follows 'finish' (HTTP/1.1 and HTTP/2 alike) and also comes when the client went away
+    // first: one listener per request is enough.
     res.once('close', finish)
     try {
       run(rt, req, res, x)
@@ -123,12 +126,12 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
 
 /**
  * The response closed before it ended: the client went away (or reset its HTTP/2 stream). The
- * upstream request is aborted (forward passes `res` to undici as its abort signal), and on HTTP/2
+ * upstream request is aborted (forward leaves its handler on `res`), and on HTTP/2
  * the early reset is counted: past `limits.http2MaxResets` in 10 s the session is torn down
  * (GOAWAY ENHANCE_YOUR_CALM), the rapid-reset guard.
  */
 function clientGone (rt: Runtime, session: Http2Session | undefined, res: Res): void {
-  res.emit('abort')
+  ;(res as unknown as Record<symbol, UpstreamExchange | undefined>)[kUpstream]?.cancel()
   if (session === undefined || session.destroyed) return
   const now = performance.now()
   const slot = session as unknown as Record<symbol, { n: number, since: number } | undefined>
@@ -272,49 +275,100 @@ function afterAuth (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRu
 
 function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime, headers: string[], hasBody: boolean, attempt: number): void {
   const retryable = attempt === 0 && !hasBody && IDEMPOTENT.has(x.method) && c.tokenRefreshable
-  let retry = false
   x.upstreamStart = performance.now()
-  const body = hasBody ? limitBody(req, c.bodyLimit) : null
-  c.pool.stream({
+  const handler = new UpstreamExchange(rt, req, res, x, c, headers, hasBody, retryable)
+  ;(res as unknown as Record<symbol, UpstreamExchange | undefined>)[kUpstream] = handler
+  c.pool.dispatch({
     path: x.path + queryOf(req.url ?? ''),
     method: x.method as 'GET',
     headers,
-    body,
-    headersTimeout: c.timeout,
-    opaque: res,
-    // Aborted when the client goes away before the response ended (clientGone emits 'abort').
-    signal: res as unknown as EventEmitter
-  }, ({ statusCode, headers: upstreamHeaders }) => {
+    body: hasBody ? limitBody(req, c.bodyLimit) : null,
+    headersTimeout: c.timeout
+  }, handler)
+}
+
+/**
+ * One upstream request as an undici dispatch handler: the response head goes through writeHead and
+ * the body straight into the client's response, with backpressure (a full `res` pauses the upstream
+ * socket until it drains). Lighter than Pool.stream(), which wraps the same handler with an async
+ * resource, an end-of-stream watcher on `res` and a parsed-headers object per request (profiled:
+ * listener churn and header copies were a visible share of the gateway's time).
+ */
+class UpstreamExchange implements Dispatcher.DispatchHandler {
+  private abort: ((err?: Error) => void) | undefined
+  private resume: (() => void) | undefined
+  /** The upstream refused the token (401/403) and the token can be refreshed: discard, refresh, send again. */
+  private retry = false
+  private cancelled = false
+
+  constructor (private readonly rt: Runtime, private readonly req: Req, private readonly res: Res, private readonly x: Exchange,
+    private readonly c: ContainerRuntime, private readonly headers: string[], private readonly hasBody: boolean,
+    private readonly retryable: boolean) {}
+
+  /** The client went away before the response ended. */
+  cancel (): void {
+    this.cancelled = true
+    this.abort?.()
+  }
+
+  onConnect (abort: (err?: Error) => void): void {
+    this.abort = abort
+    if (this.cancelled) abort()
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true // 1xx: informational, not relayed
+    const x = this.x
     x.upstreamEnd = performance.now()
-    if (retryable && (statusCode === 401 || statusCode === 403)) {
-      retry = true
-      return discard()
+    if (this.retryable && (statusCode === 401 || statusCode === 403)) {
+      this.retry = true
+      return true
     }
-    writeHead(rt, res, statusCode, upstreamHeaders as Record<string, string | string[] | undefined>, x)
-    return res as unknown as Writable
-  }, (err) => {
-    if (retry && err == null) {
-      c.token.refresh().then((changed) => {
-        if (changed) x.rotated = true
-        headers[headers.length - 1] = c.token.value()
-        forward(rt, req, res, x, c, headers, hasBody, 1)
-      }, () => forward(rt, req, res, x, c, headers, hasBody, 1))
+    this.resume = resume
+    writeHead(this.rt, this.res, statusCode, rawHeaders, x)
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    if (this.retry) return true
+    const res = this.res
+    if (res.destroyed) return true // the client went away: cancel() aborts this request
+    if ((res as ServerResponse).write(chunk)) return true
+    res.once('drain', this.resume as () => void)
+    return false
+  }
+
+  onComplete (): void {
+    const { rt, req, res, x, c, headers, hasBody } = this
+    detach(res, this)
+    if (!this.retry) {
+      res.end()
       return
     }
-    if (err == null) return
+    c.token.refresh().then((changed) => {
+      if (changed) x.rotated = true
+      headers[headers.length - 1] = c.token.value()
+      forward(rt, req, res, x, c, headers, hasBody, 1)
+    }, () => forward(rt, req, res, x, c, headers, hasBody, 1))
+  }
+
+  onError (err: Error): void {
+    const { rt, res, x, c } = this
+    detach(res, this)
     if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
-    if (res.destroyed && (err as { code?: string }).code === 'UND_ERR_ABORTED') return // the client went away
+    const code = (err as { code?: string }).code
+    if (res.destroyed && code === 'UND_ERR_ABORTED') return // the client went away
     if (res.headersSent) {
       // The body had started: cut the stream so the client sees a truncated response, not a lie.
       res.destroy()
       return
     }
-    const reason = (err as { code?: string }).code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || (err as Error).message === 'payload_too_large'
+    const reason = code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || err.message === 'payload_too_large'
       ? 'payload_too_large'
       : upstreamFailureReason(err)
-    if (reason !== 'payload_too_large') rt.logger.warn({ requestId: x.requestId, container: c.name, code: (err as { code?: string }).code, reason }, 'upstream failure')
+    if (reason !== 'payload_too_large') rt.logger.warn({ requestId: x.requestId, container: c.name, code, reason }, 'upstream failure')
     reject(rt, res, x, reason, reason === 'payload_too_large')
-  })
+  }
 }
 
 /**
@@ -343,18 +397,32 @@ function queryOf (url: string): string {
   return q < 0 ? '' : url.slice(q)
 }
 
-function writeHead (rt: Runtime, res: Res, status: number, upstream: Record<string, string | string[] | undefined>, x: Exchange): void {
+function detach (res: Res, handler: UpstreamExchange): void {
+  const slot = res as unknown as Record<symbol, UpstreamExchange | undefined>
+  if (slot[kUpstream] === handler) slot[kUpstream] = undefined
+}
+
+/** The upstream's response head, hop-by-hop fields and those its Connection names left out, in one pass over the raw fields. */
+function writeHead (rt: Runtime, res: Res, status: number, raw: Buffer[], x: Exchange): void {
   const out: Record<string, string | string[]> = {}
-  const conn = upstream.connection
-  const listed = conn !== undefined ? String(conn).toLowerCase().split(',').map((t) => t.trim()) : undefined
-  for (const k in upstream) {
-    const v = upstream[k]
-    if (v === undefined || RESPONSE_HOP_BY_HOP.has(k) || (listed !== undefined && listed.includes(k))) continue
-    out[k] = v
+  let listed: string[] | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i].toString('latin1').toLowerCase()
+    const v = raw[i + 1].toString('latin1')
+    if (RESPONSE_HOP_BY_HOP.has(k)) {
+      if (k === 'connection') (listed ??= []).push(...v.toLowerCase().split(',').map((t) => t.trim()))
+      continue
+    }
+    const prev = out[k]
+    if (prev === undefined) out[k] = v
+    else if (typeof prev === 'string') out[k] = [prev, v]
+    else prev.push(v)
   }
+  if (listed !== undefined) for (const t of listed) delete out[t]
   if (x.scheme === 'https' && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts
   out['x-request-id'] = x.requestId
-  x.bytes = Number(upstream['content-length'] ?? 0)
+  const length = out['content-length']
+  x.bytes = typeof length === 'string' ? Number(length) : 0
   res.writeHead(status, out)
 }
 
@@ -370,10 +438,6 @@ function limitBody (req: Req, limit: number): Readable {
     }
   })
   return pipeline(req, counter, () => {})
-}
-
-function discard (): Writable {
-  return new Writable({ write (_chunk, _enc, cb) { cb() } })
 }
 
 /**
