@@ -16,6 +16,8 @@
 //   --targets LIST   (only these target ids, e.g. tollgate-http,bare)
 //   --variant JSON   (adds targets tollgate-variant, -variant2, …: the main tollgate with these
 //                     server.upstream settings; an object or an array of objects)
+//   --compare DIR    (adds target tollgate-compare: the same config served by another built checkout,
+//                     e.g. a git worktree of the previous commit, to A/B a code change)
 import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, statSync, truncateSync, writeFileSync, rmSync, readdirSync } from 'node:fs'
 import { tmpdir, cpus, loadavg } from 'node:os'
 import { join, dirname, resolve } from 'node:path'
@@ -46,7 +48,8 @@ const { values: args } = parseArgs({
     'access-log': { type: 'string', default: 'file' },
     upstream: { type: 'string' },
     targets: { type: 'string' },
-    variant: { type: 'string' }
+    variant: { type: 'string' },
+    compare: { type: 'string' }
   }
 })
 const ROUNDS = Number(args.rounds)
@@ -92,14 +95,14 @@ async function startServer (name: string, script: string, env: NodeJS.ProcessEnv
 
 interface Tollgate { proc: Proc, http: string, https: string, log: string }
 
-async function startTollgate (name: string, dir: string, pki: Pki, upstreamPort: number, shape: GatewayShape, extraNodeArgs: string[] = []): Promise<Tollgate> {
+async function startTollgate (name: string, dir: string, pki: Pki, upstreamPort: number, shape: GatewayShape, extraNodeArgs: string[] = [], checkout = root): Promise<Tollgate> {
   const [http, https] = [await freePort(), await freePort()]
   const cfg = writeGatewayConfig(dir, name, pki, { http, https, upstream: upstreamPort }, { upstream: UPSTREAM_OVERRIDES, ...shape })
   const log = args['access-log'] === 'null' ? '/dev/null' : join(dir, `${name}.access.log`)
   const fd = openSync(log, 'a')
   const proc = start({
     name,
-    args: [...extraNodeArgs, '--import', node('lib/clock.js'), join(root, 'bin', 'tollgate.js'), 'serve', '--config', cfg.file],
+    args: [...extraNodeArgs, '--import', node('lib/clock.js'), join(checkout, 'bin', 'tollgate.js'), 'serve', '--config', cfg.file],
     env: { BENCH_TOKEN: TOKEN },
     stdout: fd
   })
@@ -191,6 +194,8 @@ async function main (): Promise<void> {
       targets.push({ id: 'tollgate-https', label: 'tollgate, full pipeline, HTTPS', group: 'main', url: tg.https, proc: tg.proc, headers, log: tg.log })
       const bare = await startServer('bare', 'servers/bare.js', { UPSTREAM: upstreamUrl })
       targets.push({ id: 'bare', label: 'bare @fastify/http-proxy', group: 'main', url: `http://127.0.0.1:${bare.port}/hello/bench`, proc: bare.proc, headers })
+      const floor = await startServer('floor', 'servers/floor.js', { UPSTREAM: upstreamUrl })
+      targets.push({ id: 'floor', label: 'node:http + undici stream, nothing else', group: 'main', url: `http://127.0.0.1:${floor.port}/hello/bench`, proc: floor.proc, headers })
       const hello = await startServer('hello', 'servers/hello.js', {})
       targets.push({ id: 'hello', label: 'node:http hello (no forwarding)', group: 'main', url: `http://127.0.0.1:${hello.port}/hello/bench`, proc: hello.proc, headers })
       targets.push({ id: 'direct', label: 'direct to upstream', group: 'main', url: `${upstreamUrl}/hello/bench`, proc: upstream.proc, headers: { ...headers, 'x-auth-token': TOKEN } })
@@ -202,6 +207,10 @@ async function main (): Promise<void> {
         const v = await startTollgate(id, dir, pki, upstream.port, { containers: 1, cidrs: 1, upstream: { ...UPSTREAM_OVERRIDES, ...settings } })
         targets.push({ id, label: `tollgate ${JSON.stringify(settings)}`, group: 'main', url: v.http, proc: v.proc, headers, log: v.log })
       }
+    }
+    if (args.compare !== undefined) {
+      const other = await startTollgate('tollgate-compare', dir, pki, upstream.port, { containers: 1, cidrs: 1 }, [], resolve(args.compare))
+      targets.push({ id: 'tollgate-compare', label: `tollgate from ${args.compare}`, group: 'main', url: other.http, proc: other.proc, headers, log: other.log })
     }
     if (scaling) {
       const many = await startTollgate('tollgate-1000c', dir, pki, upstream.port, { containers: 1000, cidrs: 1 })
