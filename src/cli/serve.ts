@@ -16,6 +16,9 @@ import { availableCpus, runPrimary, WORKER_READY } from '../server/cluster.js'
 import { parseFlags, oneLine, type Io } from './main.js'
 
 export async function serve (args: string[], io: Io): Promise<number> {
+  // SIGHUP's default action ends the process: while starting and while draining, a reload request
+  // is ignored instead (the config is read at start anyway).
+  process.on('SIGHUP', ignore)
   if (!cluster.isWorker) return await start(args, io)
   try {
     return await start(args, io)
@@ -45,6 +48,8 @@ async function start (args: string[], io: Io): Promise<number> {
   }
   return await runGateway(config, load, io, false)
 }
+
+function ignore (): void {}
 
 /** --workers / server.workers: a number, or "auto" (the CPUs this process may use). Default 1. */
 export function workerCount (v: string | number | undefined): number {
