@@ -360,7 +360,8 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (res.destroyed && code === 'UND_ERR_ABORTED') return // the client went away
     if (res.headersSent) {
       // The body had started: cut the stream so the client sees a truncated response, not a lie.
-      res.destroy()
+      // HTTP/2 needs the error: a bare destroy() ends the stream cleanly (RST_STREAM NO_ERROR).
+      res.destroy((res as Http2ServerResponse).stream !== undefined ? err : undefined)
       return
     }
     const reason = code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || err.message === 'payload_too_large'

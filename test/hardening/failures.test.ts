@@ -162,6 +162,27 @@ describe('failing upstreams', () => {
     })
   }
 
+  test('over HTTP/2, a body cut upstream resets the client\'s stream', async () => {
+    const session = h2connect(`https://localhost:${gw.addr.https.port}`, { ca: testCa().cert })
+    session.on('error', () => {})
+    try {
+      const outcome = await new Promise<{ status: number, bytes: number, error: string }>((resolve) => {
+        let status = 0
+        let bytes = 0
+        const stream = session.request({ ':path': '/resetMidBody/h2' })
+        stream.on('response', (h) => { status = Number(h[':status']) })
+        stream.on('data', (d: Buffer) => { bytes += d.length })
+        stream.on('error', (err: NodeJS.ErrnoException) => resolve({ status, bytes, error: err.code ?? 'error' }))
+        stream.on('end', () => resolve({ status, bytes, error: '' }))
+      })
+      assert.equal(outcome.status, 200)
+      assert.ok(outcome.bytes < 100_000)
+      assert.equal(outcome.error, 'ERR_HTTP2_STREAM_ERROR', `the stream is reset, not ended: ${JSON.stringify(outcome)}`)
+    } finally {
+      session.close()
+    }
+  })
+
   test('a response that never ends: backpressure holds it while the client does not read, and the upstream is closed when the client goes', async () => {
     const up = ups.get('endless')!
     const sock = await new Promise<Socket>((resolve) => {
