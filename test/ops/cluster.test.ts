@@ -95,10 +95,16 @@ test('a worker that cannot start stops the whole start, once, with its exit code
   const env = { ...process.env }
   delete env.TOLLGATE_TEST_UNSET_TOKEN
   const g = runTollgate(['serve', '--config', file, '--workers', '3'], env)
-  const exit = await g.exited
-  assert.deepEqual(exit, { code: 1, signal: null })
-  const errors = g.stderr().trim().split('\n')
-  assert.equal(errors.length, 1, g.stderr())
-  assert.match(errors[0], /^tollgate: .*TOLLGATE_TEST_UNSET_TOKEN/)
-  assert.equal(g.lines.filter((l) => l.msg === 'worker ready').length, 0)
+  try {
+    const timer = setTimeout(() => g.kill('SIGKILL'), 30_000)
+    const exit = await g.exited
+    clearTimeout(timer)
+    assert.deepEqual(exit, { code: 1, signal: null })
+    const errors = g.stderr().trim().split('\n')
+    assert.equal(errors.length, 1, g.stderr())
+    assert.match(errors[0], /^tollgate: .*TOLLGATE_TEST_UNSET_TOKEN/)
+    assert.equal(g.lines.filter((l) => l.msg === 'worker ready').length, 0)
+  } finally {
+    g.kill('SIGKILL')
+  }
 })
