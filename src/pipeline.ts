@@ -109,7 +109,8 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
       if (finished) return
       finished = true
       if (!res.writableEnded) clientGone(rt, session, res)
-      x.status = res.statusCode
+      // 499 (nginx's "client closed request"): the client left before the response was complete.
+      x.status = res.writableFinished ? res.statusCode : 499
       observer.done(x)
     }
     // 'close' follows 'finish' (HTTP/1.1 and HTTP/2 alike) and also comes when the client went away
@@ -161,6 +162,11 @@ function run (rt: Runtime, req: Req, res: Res, x: Exchange): void {
 
   // ── identity ──────────────────────────────────────────────────────────────────────────────
   x.ip = clientIp(peer.ip, peer.trusted, headers['x-forwarded-for'], rt.trusted)
+  // Scheme: the listener's, unless a trusted proxy says what the client used (TLS ended at the edge).
+  if (peer.trusted) {
+    const xfp = headers['x-forwarded-proto']
+    if (xfp === 'https' || xfp === 'http') x.scheme = xfp
+  }
 
   // ── request target and headers: one pass, refusing what an upstream could read differently ──
   const method = x.method

@@ -175,9 +175,9 @@ describe('gateway end to end', () => {
     let r = await gw.get('/office', { headers: { 'x-forwarded-for': '198.51.100.7' } })
     assert.equal(r.status, 403)
     // From a trusted peer (127.0.0.2): the first untrusted address from the right is the client.
-    const viaProxy = (xff: string): Promise<{ status: number, body: string }> => new Promise((resolve, reject) => {
+    const viaProxy = (xff: string, extra = ''): Promise<{ status: number, body: string }> => new Promise((resolve, reject) => {
       const s = tlsConnect({ host: '127.0.0.1', port: gw.addr.https.port, ca: testCa().cert, servername: 'localhost', localAddress: '127.0.0.2' } as ConnectionOptions, () => {
-        s.write(`GET /office HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: ${xff}\r\nConnection: close\r\n\r\n`)
+        s.write(`GET /office HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: ${xff}\r\n${extra}Connection: close\r\n\r\n`)
       })
       let out = ''
       s.on('data', (d) => { out += d.toString() })
@@ -191,6 +191,11 @@ describe('gateway end to end', () => {
     assert.equal(r.status, 403, 'the rightmost untrusted address is the client')
     r = await viaProxy('::ffff:198.51.100.9') as never
     assert.equal(r.status, 200, 'IPv4-mapped IPv6 is reported as IPv4')
+    // A trusted proxy that ended TLS itself says which scheme the client used.
+    r = await viaProxy('198.51.100.7', 'X-Forwarded-Proto: http\r\n') as never
+    assert.equal(r.status, 200)
+    assert.equal(up.received.at(-1)?.headers['x-forwarded-proto'], 'http')
+    assert.doesNotMatch(r.body, /strict-transport-security/i, 'no HSTS on a plain-HTTP client connection')
   })
 
   test('a private container without a credential answers 401 with WWW-Authenticate', async () => {
