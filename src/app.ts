@@ -113,7 +113,7 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   if (config.server.listen.http !== undefined) {
     const plain = config.server.httpOption === 'enabled'
       ? createHandler(getRuntime, observer, 'http')
-      : redirectHandler(getRuntime, () => (https.address() as AddressInfo | null)?.port ?? config.server.listen.https.port)
+      : redirectHandler(getRuntime, () => getRuntime().config.server.redirectPort ?? (https.address() as AddressInfo | null)?.port ?? config.server.listen.https.port)
     http = createHttpServer({ ...common }, plain as never)
     http.on('checkExpectation', plain)
     if (limits.maxRequestsPerSocket > 0) http.maxRequestsPerSocket = limits.maxRequestsPerSocket

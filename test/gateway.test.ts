@@ -225,6 +225,23 @@ describe('gateway end to end', () => {
     assert.equal(res.location, `https://api.example.com:${gw.addr.https.port}/hello/a?b=c`)
   })
 
+  test('server.redirectPort names the public HTTPS port behind a port mapping', async () => {
+    const up2 = await startUpstream({ tls: false })
+    const gw2 = await startGateway({
+      env: { ...process.env, UPSTREAM_TOKEN: TOKEN },
+      config: { server: { redirectPort: 443 }, containers: { a: { upstream: up2.url, match: { path: '/' }, token: '${env:UPSTREAM_TOKEN}', privacy: 'public' } } }
+    })
+    try {
+      const location = await new Promise<string>((resolve, reject) => {
+        httpRequest(gw2.httpUrl + '/x?y', { headers: { host: 'gw.example.com' } }, (r) => { r.resume(); resolve(String(r.headers.location)) }).on('error', reject).end()
+      })
+      assert.equal(location, 'https://gw.example.com/x?y')
+    } finally {
+      await gw2.close()
+      await up2.close()
+    }
+  })
+
   test('the redirect only goes to configured container hosts (no open redirect)', async () => {
     const res = await new Promise<number>((resolve, reject) => {
       httpRequest(gw.httpUrl + '/x', { headers: { host: 'evil.example' } }, (r) => { r.resume(); resolve(r.statusCode ?? 0) }).on('error', reject).end()

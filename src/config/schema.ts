@@ -79,6 +79,8 @@ export const ConfigSchema = Type.Object({
     }, strict),
     tls: Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, strict),
     httpOption: Type.Union([Type.Literal('redirected'), Type.Literal('enabled')], { default: 'redirected' }),
+    /** The HTTPS port clients reach (e.g. 443 in front of a Service mapping it to 8443); the redirect targets it. Default: the HTTPS listener's port. */
+    redirectPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     trustedProxies: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     admin: Type.Optional(Listen),
     http2: Type.Boolean({ default: true }),
