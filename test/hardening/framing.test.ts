@@ -69,7 +69,7 @@ describe('framing and headers: the smuggling matrix', () => {
     for (const a of ACCEPTED) {
       test(`${a.id}: ${a.name}`, async () => {
         const mark = rec.chunks.length
-        const r = await rawExchange({ port: gw.addr.http!.port, waitMs: 2000, until: (d) => /\r\n\r\nseen: [^\r]* HTTP\/1\.1$/.test(d) }, materialise(a.raw))
+        const r = await rawExchange({ port: gw.addr.http!.port, waitMs: 5000, until: (d) => /\r\n\r\nseen: [^\r]* HTTP\/1\.1$/.test(d) }, materialise(a.raw))
         assert.equal(statuses(r.data).find((s) => s >= 200), 200, r.data.slice(0, 200))
         assert.ok(await eventually(() => rec.text(mark).includes(`x-auth-token: ${TOKEN}\r\n`)))
         const seen = rec.text(mark)

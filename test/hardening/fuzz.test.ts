@@ -201,7 +201,7 @@ describe('fuzz: header sets through a running gateway', () => {
       const mark = rec.chunks.length
       const head = headers.map(([n, v]) => `${n}: ${v}\r\n`).join('')
       const hasHost = headers.some(([n]) => n === 'Host')
-      const r = await rawExchange({ port: gw.addr.http!.port, waitMs: 2000 }, `GET ${path} HTTP/1.1\r\n${hasHost ? '' : 'Host: localhost\r\n'}${head}Connection: close\r\n\r\n`)
+      const r = await rawExchange({ port: gw.addr.http!.port, waitMs: 5000 }, `GET ${path} HTTP/1.1\r\n${hasHost ? '' : 'Host: localhost\r\n'}${head}Connection: close\r\n\r\n`)
       const status = statuses(r.data).find((s) => s >= 200) ?? 0
       assert.ok(status > 0 && status < 500, `answered, never a 5xx: ${JSON.stringify(r.data.slice(0, 120))}`)
       const seen = rec.text(mark)

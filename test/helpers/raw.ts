@@ -19,7 +19,7 @@ export interface RawOptions {
   host?: string
   /** TLS with the test CA (ALPN http/1.1), else plain TCP. */
   tls?: boolean
-  /** Give up (and report `closed: false`) after this long. */
+  /** Give up (and report `closed: false`) after this long (default 5 s). */
   waitMs?: number
   /** Local address to connect from (127.0.0.x). */
   localAddress?: string
@@ -46,7 +46,7 @@ export function rawExchange (opts: RawOptions, payload: string | Buffer): Promis
       socket.destroy()
       resolve({ data: Buffer.concat(chunks).toString('latin1'), closed, ms: Date.now() - start })
     }
-    const timer = setTimeout(() => done(false), opts.waitMs ?? 2000)
+    const timer = setTimeout(() => done(false), opts.waitMs ?? 5000)
     opts.onSocket?.(socket)
     socket.on('data', (d: Buffer) => {
       chunks.push(d)
@@ -145,8 +145,8 @@ export const echoHttp: ConnectionBehaviour = (socket) => {
   })
 }
 
-/** Waits until `check()` is true, polling every 20 ms, for at most `ms`; returns the last result. */
-export async function eventually (check: () => boolean, ms = 2000): Promise<boolean> {
+/** Waits until `check()` is true, polling every 20 ms, for at most `ms` (default 5 s); returns the last result. */
+export async function eventually (check: () => boolean, ms = 5000): Promise<boolean> {
   const until = Date.now() + ms
   for (;;) {
     if (check()) return true
