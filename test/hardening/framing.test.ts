@@ -7,8 +7,9 @@ import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
-import { startRecordingUpstream, rawExchange, statuses, eventually, type RecordingUpstream } from '../helpers/raw.js'
+import type { TestGateway } from '../helpers/gateway.js'
+import { rawExchange, statuses, eventually, type RecordingUpstream } from '../helpers/raw.js'
+import { startRuleGateway, type RuleGateway } from './setup.js'
 import { VECTORS, ACCEPTED, PIPELINED, materialise, type RejectedBy, type Vector } from './vectors.js'
 
 const TOKEN = 'scw-framing-' + Math.random().toString(36).slice(2)
@@ -16,32 +17,13 @@ const TOKEN = 'scw-framing-' + Math.random().toString(36).slice(2)
 describe('framing and headers: the smuggling matrix', () => {
   let rec: RecordingUpstream
   let gw: TestGateway
+  let env: RuleGateway
 
   before(async () => {
-    rec = await startRecordingUpstream()
-    gw = await startGateway({
-      env: { ...process.env, UPSTREAM_TOKEN: TOKEN },
-      config: {
-        server: { httpOption: 'enabled', logLevel: 'warn', accessLog: false, limits: { bodyLimit: 1_000_000 } },
-        containers: {
-          app: {
-            upstream: rec.url,
-            match: { path: '/' },
-            token: '${env:UPSTREAM_TOKEN}',
-            privacy: 'public',
-            policies: [
-              { name: 'public', condition: 'request.path.startsWith("/public")' },
-              { name: 'office', condition: 'inIpRange(request.ip, "198.51.100.0/24")' }
-            ]
-          }
-        }
-      }
-    })
+    env = await startRuleGateway({ token: TOKEN, server: { limits: { bodyLimit: 1_000_000 } } })
+    ;({ gw, rec } = env)
   })
-  after(async () => {
-    await gw.close()
-    await rec.close()
-  })
+  after(async () => { await env.close() })
 
   test('the matrix has at least 40 refused vectors, with unique ids', () => {
     assert.ok(VECTORS.length >= 40, `${VECTORS.length} vectors`)

@@ -8,8 +8,9 @@ import { extractCredential } from '../../src/pipeline.js'
 import { compileContainerPolicy } from '../../src/policy/index.js'
 import { ANONYMOUS, type RequestFacts } from '../../src/policy/types.js'
 import { ConfigError } from '../../src/errors.js'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
-import { startRecordingUpstream, rawExchange, statuses, type RecordingUpstream } from '../helpers/raw.js'
+import type { TestGateway } from '../helpers/gateway.js'
+import { rawExchange, statuses, type RecordingUpstream } from '../helpers/raw.js'
+import { startRuleGateway, OFFICE_RULE, type RuleGateway } from './setup.js'
 
 /** Pieces that matter to a path parser, glued at random. */
 const PATH_PIECES = [
@@ -161,31 +162,12 @@ describe('fuzz: header sets through a running gateway', () => {
   const TOKEN = 'scw-fuzz-' + Math.random().toString(36).slice(2)
   let rec: RecordingUpstream
   let gw: TestGateway
+  let env: RuleGateway
   before(async () => {
-    rec = await startRecordingUpstream()
-    gw = await startGateway({
-      env: { ...process.env, UPSTREAM_TOKEN: TOKEN },
-      config: {
-        server: { httpOption: 'enabled', logLevel: 'silent', accessLog: false },
-        containers: {
-          app: {
-            upstream: rec.url,
-            match: { path: '/' },
-            token: '${env:UPSTREAM_TOKEN}',
-            privacy: 'public',
-            policies: [
-              { name: 'public', condition: 'request.path.startsWith("/public")' },
-              { name: 'office', condition: 'inIpRange(request.ip, "198.51.100.0/24") || request.headers["x-office"] == "yes"' }
-            ]
-          }
-        }
-      }
-    })
+    env = await startRuleGateway({ token: TOKEN, office: `${OFFICE_RULE} || request.headers["x-office"] == "yes"`, server: { logLevel: 'silent' } })
+    ;({ gw, rec } = env)
   })
-  after(async () => {
-    await gw.close()
-    await rec.close()
-  })
+  after(async () => { await env.close() })
 
   const NAMES = [
     'X-Forwarded-For', 'X-Real-IP', 'Forwarded', 'X-Forwarded-Host', 'X-Forwarded-Proto', 'X-Auth-Token', 'x-auth-token',

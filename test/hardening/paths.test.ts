@@ -5,8 +5,9 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as h2connect, constants as h2 } from 'node:http2'
-import { startGateway, type TestGateway } from '../helpers/gateway.js'
-import { startRecordingUpstream, rawExchange, statuses, type RecordingUpstream } from '../helpers/raw.js'
+import type { TestGateway } from '../helpers/gateway.js'
+import { rawExchange, statuses, type RecordingUpstream } from '../helpers/raw.js'
+import { startRuleGateway, type RuleGateway } from './setup.js'
 import { testCa } from '../helpers/pki.js'
 
 const TOKEN = 'scw-paths-' + Math.random().toString(36).slice(2)
@@ -89,32 +90,15 @@ export const MATRIX: Row[] = [
 describe('paths: bypass matrix against a path-based rule', () => {
   let rec: RecordingUpstream
   let gw: TestGateway
+  let env: RuleGateway
   before(async () => {
-    rec = await startRecordingUpstream()
-    gw = await startGateway({
-      env: { ...process.env, UPSTREAM_TOKEN: TOKEN },
-      config: {
-        server: { httpOption: 'enabled', logLevel: 'warn', accessLog: false },
-        containers: {
-          app: {
-            upstream: rec.url,
-            match: { path: '/' },
-            token: '${env:UPSTREAM_TOKEN}',
-            privacy: 'public',
-            policies: [
-              { name: 'public', condition: 'request.path.startsWith("/public")' },
-              { name: 'office', condition: 'inIpRange(request.ip, "198.51.100.0/24")' }
-            ]
-          }
-        }
-      }
-    })
+    env = await startRuleGateway({ token: TOKEN })
+    ;({ gw, rec } = env)
   })
   after(async () => {
     // Whatever happened above: every request the upstream ever saw is inside the rule.
     const lines = [...rec.text().matchAll(/(?:^|\r\n\r\n)([A-Z]+) (\S+) HTTP\/1\.1\r\n/g)].map((m) => m[2])
-    await gw.close()
-    await rec.close()
+    await env.close()
     assert.ok(lines.length > 0)
     for (const path of lines) assert.match(path, /^\/public(?:[/?%]|$)/, `the upstream only ever sees /public…: ${path}`)
   })
