@@ -409,23 +409,28 @@ function detach (res: Res, handler: UpstreamExchange): void {
   if (slot[kUpstream] === handler) slot[kUpstream] = undefined
 }
 
-/** The upstream's response head, hop-by-hop fields and those its Connection names left out, in one pass over the raw fields. */
+/**
+ * The upstream's response head, without hop-by-hop fields and those its Connection names. The names
+ * a Connection field lists (beyond the usual keep-alive / close) are read first, so nothing is
+ * deleted from `out` afterwards (a delete turns it into a slow dictionary-mode object).
+ */
 function writeHead (rt: Runtime, res: Res, status: number, raw: Buffer[], x: Exchange): void {
-  const out: Record<string, string | string[]> = {}
   let listed: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length !== 10 || raw[i].toString('latin1').toLowerCase() !== 'connection') continue
+    const v = raw[i + 1].toString('latin1').toLowerCase()
+    if (v !== 'keep-alive' && v !== 'close') (listed ??= []).push(...v.split(',').map((t) => t.trim()))
+  }
+  const out: Record<string, string | string[]> = {}
+  for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i].toString('latin1').toLowerCase()
+    if (RESPONSE_HOP_BY_HOP.has(k) || (listed !== undefined && listed.includes(k))) continue
     const v = raw[i + 1].toString('latin1')
-    if (RESPONSE_HOP_BY_HOP.has(k)) {
-      if (k === 'connection') (listed ??= []).push(...v.toLowerCase().split(',').map((t) => t.trim()))
-      continue
-    }
     const prev = out[k]
     if (prev === undefined) out[k] = v
     else if (typeof prev === 'string') out[k] = [prev, v]
     else prev.push(v)
   }
-  if (listed !== undefined) for (const t of listed) delete out[t]
   if (x.scheme === 'https' && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts
   out['x-request-id'] = x.requestId
   const length = out['content-length']
