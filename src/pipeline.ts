@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants as http2constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
 import type { Socket } from 'node:net'
-import { Transform, pipeline, type Readable } from 'node:stream'
+import { Transform, pipeline, Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { randomUUID } from 'node:crypto'
 import { REASONS, type ReasonId } from './errors.js'
@@ -276,19 +276,32 @@ function afterAuth (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRu
       ? contentLength !== '0'
       : h2stream !== undefined ? !h2stream.endAfterHeaders : req.headers['transfer-encoding'] !== undefined
   if (contentLength !== undefined && Number(contentLength) > c.bodyLimit) return reject(rt, res, x, 'payload_too_large', true)
-  forward(rt, req, res, x, c, out, hasBody, 0)
+  if (!hasBody) return forward(rt, req, res, x, c, out, null, 0)
+  if (contentLength === undefined && h2stream === undefined) {
+    // A chunked HTTP/1.1 body is read whole (up to the body limit) before anything goes upstream:
+    // Node's parser checks chunk syntax only as the chunks arrive, and a request whose body turns
+    // out malformed must not have reached the upstream at all, not even its head.
+    return readWholeBody(req, c.bodyLimit, (reason, body) => {
+      if (reason !== undefined) return reject(rt, res, x, reason, true)
+      forward(rt, req, res, x, c, out, body, 0)
+    })
+  }
+  forward(rt, req, res, x, c, out, contentLength === undefined ? limitBody(req, c.bodyLimit) : req, 0)
 }
 
-function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime, headers: string[], hasBody: boolean, attempt: number): void {
-  const retryable = attempt === 0 && !hasBody && IDEMPOTENT.has(x.method) && c.tokenRefreshable
+/** A request body: none, streamed from the client, or already read whole (then it can be sent again). */
+type Body = Readable | Buffer | null
+
+function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime, headers: string[], body: Body, attempt: number): void {
+  const retryable = attempt === 0 && !(body instanceof Readable) && IDEMPOTENT.has(x.method) && c.tokenRefreshable
   x.upstreamStart = performance.now()
-  const handler = new UpstreamExchange(rt, req, res, x, c, headers, hasBody, retryable)
+  const handler = new UpstreamExchange(rt, req, res, x, c, headers, body, retryable)
   ;(res as unknown as Record<symbol, UpstreamExchange | undefined>)[kUpstream] = handler
   c.pool.dispatch({
     path: x.path + queryOf(req.url ?? ''),
     method: x.method as 'GET',
     headers,
-    body: hasBody ? limitBody(req, c.bodyLimit) : null,
+    body,
     headersTimeout: c.timeout
   }, handler)
 }
@@ -308,7 +321,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   private cancelled = false
 
   constructor (private readonly rt: Runtime, private readonly req: Req, private readonly res: Res, private readonly x: Exchange,
-    private readonly c: ContainerRuntime, private readonly headers: string[], private readonly hasBody: boolean,
+    private readonly c: ContainerRuntime, private readonly headers: string[], private readonly body: Body,
     private readonly retryable: boolean) {}
 
   /** The client went away before the response ended. */
@@ -345,7 +358,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete (): void {
-    const { rt, req, res, x, c, headers, hasBody } = this
+    const { rt, req, res, x, c, headers, body } = this
     detach(res, this)
     if (!this.retry) {
       res.end()
@@ -354,8 +367,8 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     c.token.refresh().then((changed) => {
       if (changed) x.rotated = true
       headers[headers.length - 1] = c.token.value()
-      forward(rt, req, res, x, c, headers, hasBody, 1)
-    }, () => forward(rt, req, res, x, c, headers, hasBody, 1))
+      forward(rt, req, res, x, c, headers, body, 1)
+    }, () => forward(rt, req, res, x, c, headers, body, 1))
   }
 
   onError (err: Error): void {
@@ -440,7 +453,6 @@ function writeHead (rt: Runtime, res: Res, status: number, raw: Buffer[], x: Exc
 
 /** The request body; without a Content-Length, counted on the way and failed past `limit` bytes. */
 function limitBody (req: Req, limit: number): Readable {
-  if (req.headers['content-length'] !== undefined) return req
   let seen = 0
   const counter = new Transform({
     transform (chunk: Buffer, _enc, cb) {
@@ -450,6 +462,32 @@ function limitBody (req: Req, limit: number): Readable {
     }
   })
   return pipeline(req, counter, () => {})
+}
+
+/** Reads a body whole, up to `limit` bytes; a parser error or an early close ends it unforwarded. */
+function readWholeBody (req: Req, limit: number, done: (reason: ReasonId | undefined, body: Buffer) => void): void {
+  const chunks: Buffer[] = []
+  let seen = 0
+  let over = false
+  const onData = (chunk: Buffer): void => {
+    seen += chunk.length
+    if (seen > limit) {
+      over = true
+      req.off('data', onData)
+      req.resume()
+      finish('payload_too_large')
+    } else chunks.push(chunk)
+  }
+  let called = false
+  const finish = (reason: ReasonId | undefined): void => {
+    if (called) return
+    called = true
+    done(reason, reason === undefined ? Buffer.concat(chunks) : Buffer.alloc(0))
+  }
+  req.on('data', onData)
+  req.once('end', () => { if (!over) finish(undefined) })
+  req.once('error', () => finish('bad_request'))
+  req.once('close', () => { if (!req.readableEnded) finish('bad_request') })
 }
 
 /**

@@ -66,7 +66,6 @@ describe('framing and headers: the smuggling matrix', () => {
   async function refused (v: Vector, listener: 'http' | 'tls'): Promise<void> {
     const port = listener === 'http' ? gw.addr.http!.port : gw.addr.https.port
     const mark = rec.chunks.length
-    const before = rec.connections.map((c) => c.bytes.length)
     const r = await rawExchange({ port, tls: listener === 'tls', waitMs: 3000 }, materialise(v.raw + PIPELINED))
     const finals = statuses(r.data).filter((s) => s >= 200)
     assert.deepEqual(finals, [v.status ?? 400], `one final response with the expected status, nothing for the pipelined request: ${JSON.stringify(r.data.slice(0, 300))}`)
@@ -87,17 +86,7 @@ describe('framing and headers: the smuggling matrix', () => {
     assert.ok(at >= 0)
     const leaked = seen.slice(0, at) + seen.slice(seen.indexOf('\r\n\r\n', at) + 4)
     assert.ok(!leaked.includes('pipelined'), 'the pipelined request never reached the upstream')
-    if (v.by !== 'llhttp-body') {
-      assert.equal(leaked, '', 'no byte of the vector reached the upstream')
-      return
-    }
-    // …except, for a body that breaks after its head was accepted, a prefix of a request that is
-    // never completed: the streamed upstream request is aborted and its connection closed.
-    assert.ok(!leaked.includes('\r\n0\r\n\r\n'), 'the upstream never got a complete chunked body')
-    if (leaked !== '') {
-      const touched = rec.connections.filter((c, i) => c.bytes.length > (before[i] ?? 0) && !Buffer.concat(c.bytes).toString('latin1').includes(next))
-      assert.ok(await eventually(() => touched.every((c) => c.closed)), 'the upstream connection that got the partial request is closed')
-    }
+    assert.equal(leaked, '', 'no byte of the vector reached the upstream (a chunked body is read whole before forwarding)')
   }
 })
 
