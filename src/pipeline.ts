@@ -6,7 +6,7 @@
 // per-request state outside the request's closure: a reload swaps the Runtime, and a request keeps
 // the one it started with.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { constants as http2constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2'
+import { constants as http2constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import { Transform, pipeline, Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -286,7 +286,21 @@ function afterAuth (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRu
       forward(rt, req, res, x, c, out, body, 0)
     })
   }
+  if (h2stream !== undefined) requestDeadline(h2stream, req, rt.config.server.limits.requestTimeout)
   forward(rt, req, res, x, c, out, contentLength === undefined ? limitBody(req, c.bodyLimit) : req, 0)
+}
+
+/**
+ * `limits.requestTimeout` for an HTTP/2 request body: Node applies it to HTTP/1.1 only, so a stream
+ * that trickles DATA would otherwise be bounded only by the session's idle timeout.
+ */
+function requestDeadline (stream: ServerHttp2Stream, req: Req, ms: number): void {
+  const timer = setTimeout(() => {
+    if (!req.readableEnded && !stream.destroyed) stream.close(http2constants.NGHTTP2_CANCEL)
+  }, ms)
+  const clear = (): void => clearTimeout(timer)
+  req.once('end', clear)
+  stream.once('close', clear)
 }
 
 /** A request body: none, streamed from the client, or already read whole (then it can be sent again). */

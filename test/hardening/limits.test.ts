@@ -233,6 +233,24 @@ describe('limits and slow clients', () => {
       assert.equal((await normalRequest(gw)).status, 200)
     })
 
+    test('a trickling HTTP/2 request body is cut at requestTimeout (Node bounds only HTTP/1.1)', async () => {
+      const session = h2connect(`https://localhost:${gw.addr.https.port}`, { ca: testCa().cert })
+      session.on('error', () => {})
+      const start = Date.now()
+      const req = session.request({ ':method': 'POST', ':path': '/public/h2-trickle', 'content-type': 'text/plain' })
+      req.on('error', () => {})
+      req.resume()
+      const tick = setInterval(() => { if (!req.destroyed) req.write('x') }, 100)
+      const closedAfter = await new Promise<number>((resolve) => {
+        req.on('close', () => resolve(Date.now() - start))
+        setTimeout(() => resolve(-1), LIMITS.requestTimeout + SLACK).unref()
+      })
+      clearInterval(tick)
+      session.destroy()
+      assert.ok(closedAfter >= LIMITS.requestTimeout - 100 && closedAfter < LIMITS.requestTimeout + SLACK, `closed after ${closedAfter} ms`)
+      assert.equal((await normalRequest(gw)).status, 200)
+    })
+
     test('an idle HTTP/2 session is closed after keepAliveTimeout', async () => {
       const session = h2connect(`https://localhost:${gw.addr.https.port}`, { ca: testCa().cert })
       session.on('error', () => {})
