@@ -28,6 +28,10 @@ export function createLogger (level: string, destination?: DestinationStream): L
     minLength: 2048,
     maxWrite: cluster.isWorker ? 4096 : 65536,
     // A quiet gateway's last lines (a reload, a warning) reach stdout within a second.
-    periodicFlush: 1000
+    periodicFlush: 1000,
+    // The backlog is bounded: if stdout cannot keep up (a stalled log collector, a worker at its
+    // 4 KiB write size under extreme load), lines past 16 MiB of backlog are dropped rather than
+    // letting the gateway's memory grow without bound.
+    maxLength: 16 * 1024 * 1024
   }))
 }
