@@ -16,7 +16,7 @@ import { createMetrics, type Metrics } from './observability/metrics.js'
 import { createAdminServer } from './observability/admin.js'
 import { trackConnections, type ConnectionTracker } from './server/drain.js'
 import { createSecretResolver } from './secrets/index.js'
-import { createAuthenticator } from './credentials/index.js'
+import { authenticatorForConfig } from './credentials/index.js'
 import type { SecretResolver } from './secrets/types.js'
 import type { Authenticator } from './credentials/types.js'
 import { normalizeIp } from './identity/index.js'
@@ -199,15 +199,7 @@ async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.Pro
   const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events: metrics.secretEvents })
   let authenticator: Authenticator | undefined
   try {
-    authenticator = await createAuthenticator({
-      credentials: config.credentials,
-      containers: config.containers,
-      baseDir: config.baseDir,
-      resolver,
-      logger,
-      storeFile: config.secrets?.store,
-      env
-    })
+    authenticator = await authenticatorForConfig(config, resolver, { env, logger })
     const runtime = await buildRuntime(config, { logger, resolver, authenticator })
     metrics.instrument(runtime)
     return { resolver, authenticator, runtime }

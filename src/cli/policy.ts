@@ -17,7 +17,7 @@ import { normalizeIp, cutUserAgent } from '../identity/index.js'
 import { loadConfig, policyOptions, type LoadedConfig } from '../config/load.js'
 import { buildRouter } from '../proxy/router.js'
 import { createSecretResolver } from '../secrets/index.js'
-import { createAuthenticator, type TollgateAuthenticator } from '../credentials/index.js'
+import { authenticatorForConfig, type TollgateAuthenticator } from '../credentials/index.js'
 
 export interface PolicyIo {
   stdout: NodeJS.WritableStream
@@ -271,15 +271,7 @@ async function authenticate (token: string, container: string, config: LoadedCon
   const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env })
   let auth: TollgateAuthenticator | undefined
   try {
-    auth = await createAuthenticator({
-      credentials: config.credentials,
-      containers: config.containers,
-      baseDir: config.baseDir,
-      resolver,
-      storeFile: config.secrets?.store,
-      env,
-      keysPollMs: 0
-    })
+    auth = await authenticatorForConfig(config, resolver, { env, keysPollMs: 0 })
     return await auth.authenticate(token, container)
   } finally {
     await Promise.allSettled([auth?.close(), resolver.close()])

@@ -190,3 +190,19 @@ export async function createAuthenticator (opts: CreateAuthenticatorOptions): Pr
     }
   }
 }
+
+/** The authenticator a loaded config describes (the gateway's runtime and `tollgate policy test` share it). */
+export async function authenticatorForConfig (
+  config: { credentials?: CredentialsConfig, containers: Readonly<Record<string, ContainerAuthConfig>>, baseDir: string, secrets?: { store?: string } },
+  resolver: SecretResolver,
+  opts: { env?: NodeJS.ProcessEnv, logger?: Logger, keysPollMs?: number } = {}
+): Promise<TollgateAuthenticator> {
+  return await createAuthenticator({
+    credentials: config.credentials,
+    containers: config.containers,
+    baseDir: config.baseDir,
+    resolver,
+    storeFile: config.secrets?.store,
+    ...opts
+  })
+}
