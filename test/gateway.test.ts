@@ -30,48 +30,19 @@ describe('gateway end to end', () => {
   before(async () => {
     up = await startUpstream()
     const pki = writePki()
+    // One upstream behind every container; they differ in match, privacy and policies.
+    const container = (match: Record<string, string>, extra: Record<string, unknown> = {}): Record<string, unknown> =>
+      ({ upstream: up.url, upstreamCa: pki.ca, match, token: '${env:UPSTREAM_TOKEN}', privacy: 'public', ...extra })
     gw = await startGateway({
       env: { ...process.env, UPSTREAM_TOKEN: TOKEN },
       config: {
         server: { trustedProxies: ['127.0.0.2', '10.0.0.0/8'] },
         containers: {
-          hello: {
-            upstream: up.url,
-            upstreamCa: pki.ca,
-            match: { path: '/hello' },
-            token: '${env:UPSTREAM_TOKEN}',
-            privacy: 'public',
-            policies: [{ name: 'loopback', condition: 'inIpRange(request.ip, "127.0.0.0/8")' }]
-          },
-          office: {
-            upstream: up.url,
-            upstreamCa: pki.ca,
-            match: { path: '/office' },
-            token: '${env:UPSTREAM_TOKEN}',
-            privacy: 'public',
-            policies: [{ name: 'office', condition: 'inIpRange(request.ip, "198.51.100.0/24")' }]
-          },
-          deep: {
-            upstream: up.url,
-            upstreamCa: pki.ca,
-            match: { path: '/hello/deep' },
-            token: '${env:UPSTREAM_TOKEN}',
-            privacy: 'public'
-          },
-          vhost: {
-            upstream: up.url,
-            upstreamCa: pki.ca,
-            match: { host: 'api.example.com', path: '/hello' },
-            token: '${env:UPSTREAM_TOKEN}',
-            privacy: 'public'
-          },
-          priv: {
-            upstream: up.url,
-            upstreamCa: pki.ca,
-            match: { path: '/private' },
-            token: '${env:UPSTREAM_TOKEN}',
-            privacy: 'private'
-          }
+          hello: container({ path: '/hello' }, { policies: [{ name: 'loopback', condition: 'inIpRange(request.ip, "127.0.0.0/8")' }] }),
+          office: container({ path: '/office' }, { policies: [{ name: 'office', condition: 'inIpRange(request.ip, "198.51.100.0/24")' }] }),
+          deep: container({ path: '/hello/deep' }),
+          vhost: container({ host: 'api.example.com', path: '/hello' }),
+          priv: container({ path: '/private' }, { privacy: 'private' })
         }
       }
     })
