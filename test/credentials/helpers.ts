@@ -1,9 +1,9 @@
 // Shared fixtures for the credentials tests: a temp folder with a config, a master key, captured CLI io.
 import { randomBytes } from 'node:crypto'
+import { captureIo } from '../helpers/io.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { runKeys } from '../../src/cli/keys.js'
 import type { SecretHandle, SecretResolver } from '../../src/secrets/types.js'
 import type { Logger } from '../../src/credentials/logger.js'
@@ -59,14 +59,9 @@ export async function fixture (opts: { extraYaml?: string, containers?: string[]
 export interface CliResult { code: number, stdout: string, stderr: string }
 
 export async function keysCli (args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', (c: Buffer) => { out += c.toString() })
-  stderr.on('data', (c: Buffer) => { err += c.toString() })
-  const code = await runKeys(args, { stdout, stderr, env })
-  return { code, stdout: out, stderr: err }
+  const io = captureIo()
+  const code = await runKeys(args, { stdout: io.stdout, stderr: io.stderr, env })
+  return { code, stdout: io.out(), stderr: io.err() }
 }
 
 /** Runs `keys create` and returns the printed key (the last line of stdout). */

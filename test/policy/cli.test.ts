@@ -1,21 +1,16 @@
 // `tollgate policy eval` and `tollgate policy test` through runPolicy (the function main() calls).
 import { test } from 'node:test'
+import { captureIo } from '../helpers/io.js'
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { runPolicy } from '../../src/cli/policy.js'
 
 async function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number, out: string, err: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', (c) => { out += String(c) })
-  stderr.on('data', (c) => { err += String(c) })
-  const code = await runPolicy(args, { stdout, stderr, env: { ...process.env, ...env } })
-  return { code, out, err }
+  const io = captureIo()
+  const code = await runPolicy(args, { stdout: io.stdout, stderr: io.stderr, env: { ...process.env, ...env } })
+  return { code, out: io.out(), err: io.err() }
 }
 
 const BH = 'request.time.getDayOfWeek() != 0 && request.time.getDayOfWeek() != 6 && request.time.getHours("Europe/Paris") >= 9 && request.time.getHours("Europe/Paris") < 18'

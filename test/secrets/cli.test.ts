@@ -1,10 +1,12 @@
 import { test } from 'node:test'
+import { captureIo } from '../helpers/io.js'
+import { ROOT } from '../helpers/root.js'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { runSecrets } from '../../src/cli/secrets.js'
@@ -13,20 +15,15 @@ import { tempDir } from './helpers.js'
 
 const here = fileURLToPath(import.meta.url)
 const compiled = here.endsWith('.js')
-const repoRoot = compiled ? resolve(dirname(here), '../../..') : resolve(dirname(here), '../..')
+const repoRoot = ROOT
 
 interface Run { code: number, stdout: string, stderr: string }
 
 async function cli (args: string[], opts: { env: NodeJS.ProcessEnv, stdin?: string | NodeJS.ReadableStream }): Promise<Run> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', (c: Buffer) => { out += c.toString() })
-  stderr.on('data', (c: Buffer) => { err += c.toString() })
+  const io = captureIo()
   const stdin = typeof opts.stdin === 'string' || opts.stdin === undefined ? Readable.from([Buffer.from(opts.stdin ?? '')]) : opts.stdin
-  const code = await runSecrets(args, { stdin, stdout, stderr, env: opts.env })
-  return { code, stdout: out, stderr: err }
+  const code = await runSecrets(args, { stdin, stdout: io.stdout, stderr: io.stderr, env: opts.env })
+  return { code, stdout: io.out(), stderr: io.err() }
 }
 
 /** A config folder with a minimal valid config whose store is ./data/secrets.store. */
