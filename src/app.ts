@@ -5,7 +5,7 @@ import { createServer as createHttpServer, type Server as HttpServer, type Incom
 import { createServer as createHttpsServer } from 'node:https'
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
-import { createSecureContext, type TLSSocket } from 'node:tls'
+import { createSecureContext } from 'node:tls'
 import type { LoadedConfig } from './config/load.js'
 import { TollgateError } from './errors.js'
 import { buildRuntime, type Runtime } from './runtime.js'
@@ -281,5 +281,3 @@ function redirectHandler (getRuntime: () => Runtime, httpsPort: () => number) {
     res.end()
   }
 }
-
-export type { TLSSocket }
