@@ -9,13 +9,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants as http2constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import { Transform, pipeline, Readable } from 'node:stream'
-import type { Dispatcher } from 'undici'
 import { randomUUID } from 'node:crypto'
 import { REASONS, type ReasonId } from './errors.js'
 import type { Runtime, ContainerRuntime } from './runtime.js'
 import { clientIp, cutUserAgent, normalizeIp } from './identity/index.js'
 import { canonicalTarget } from './proxy/target.js'
 import { RESPONSE_HOP_BY_HOP, upstreamFailureReason } from './proxy/forward.js'
+import type { UpstreamHandler } from './proxy/client.js'
 import { ANONYMOUS, type Decision, type Principal, type RequestFacts } from './policy/types.js'
 import type { AuthOutcome } from './credentials/types.js'
 
@@ -311,9 +311,9 @@ function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRunt
   x.upstreamStart = performance.now()
   const handler = new UpstreamExchange(rt, req, res, x, c, headers, body, retryable)
   ;(res as unknown as Record<symbol, UpstreamExchange | undefined>)[kUpstream] = handler
-  c.pool.dispatch({
+  c.upstream.dispatch({
     path: x.path + queryOf(req.url ?? ''),
-    method: x.method as 'GET',
+    method: x.method,
     headers,
     body,
     headersTimeout: c.timeout
@@ -321,13 +321,10 @@ function forward (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRunt
 }
 
 /**
- * One upstream request as an undici dispatch handler: the response head goes through writeHead and
- * the body straight into the client's response, with backpressure (a full `res` pauses the upstream
- * socket until it drains). Lighter than Pool.stream(), which wraps the same handler with an async
- * resource, an end-of-stream watcher on `res` and a parsed-headers object per request (profiled:
- * listener churn and header copies were a visible share of the gateway's time).
+ * One upstream request: the response head goes through writeHead and the body straight into the
+ * client's response, with backpressure (a full `res` pauses the upstream socket until it drains).
  */
-class UpstreamExchange implements Dispatcher.DispatchHandler {
+class UpstreamExchange implements UpstreamHandler {
   private abort: ((err?: Error) => void) | undefined
   private resume: (() => void) | undefined
   /** The upstream refused the token (401/403) and the token can be refreshed: discard, refresh, send again. */
@@ -349,7 +346,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.cancelled) abort()
   }
 
-  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders (statusCode: number, rawHeaders: string[], resume: () => void): boolean {
     if (statusCode < 200) return true // 1xx: informational, not relayed
     const x = this.x
     x.upstreamEnd = performance.now()
@@ -390,14 +387,14 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     detach(res, this)
     if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
     const code = (err as { code?: string }).code
-    if (res.destroyed && code === 'UND_ERR_ABORTED') return // the client went away
+    if (res.destroyed && (code === 'UPSTREAM_ABORTED' || code === 'UND_ERR_ABORTED')) return // the client went away
     if (res.headersSent) {
       // The body had started: cut the stream so the client sees a truncated response, not a lie.
       // HTTP/2 needs the error: a bare destroy() ends the stream cleanly (RST_STREAM NO_ERROR).
       res.destroy((res as Http2ServerResponse).stream !== undefined ? err : undefined)
       return
     }
-    const reason = code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || err.message === 'payload_too_large'
+    const reason = code === 'UPSTREAM_REQ_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || err.message === 'payload_too_large'
       ? 'payload_too_large'
       : upstreamFailureReason(err)
     if (reason !== 'payload_too_large') rt.logger.warn({ requestId: x.requestId, container: c.name, code, reason }, 'upstream failure')
@@ -441,18 +438,18 @@ function detach (res: Res, handler: UpstreamExchange): void {
  * a Connection field lists (beyond the usual keep-alive / close) are read first, so nothing is
  * deleted from `out` afterwards (a delete turns it into a slow dictionary-mode object).
  */
-function writeHead (rt: Runtime, res: Res, status: number, raw: Buffer[], x: Exchange): void {
+function writeHead (rt: Runtime, res: Res, status: number, raw: string[], x: Exchange): void {
   let listed: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length !== 10 || raw[i].toString('latin1').toLowerCase() !== 'connection') continue
-    const v = raw[i + 1].toString('latin1').toLowerCase()
+    if (raw[i].length !== 10 || raw[i].toLowerCase() !== 'connection') continue
+    const v = raw[i + 1].toLowerCase()
     if (v !== 'keep-alive' && v !== 'close') (listed ??= []).push(...v.split(',').map((t) => t.trim()))
   }
   const out: Record<string, string | string[]> = {}
   for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i].toString('latin1').toLowerCase()
+    const k = raw[i].toLowerCase()
     if (RESPONSE_HOP_BY_HOP.has(k) || (listed !== undefined && listed.includes(k))) continue
-    const v = raw[i + 1].toString('latin1')
+    const v = raw[i + 1]
     const prev = out[k]
     if (prev === undefined) out[k] = v
     else if (typeof prev === 'string') out[k] = [prev, v]

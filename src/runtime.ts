@@ -1,10 +1,10 @@
 // A Runtime is one loaded config made ready to serve: routes, compiled policies, resolved tokens,
 // upstream pools. Built off the hot path; swapped atomically on reload (a request keeps the Runtime
 // it started with); closed once the requests that hold it are done.
-import type { Pool } from 'undici'
 import { policyOptions, type LoadedConfig } from './config/load.js'
 import { buildRouter, type Routable, type Router } from './proxy/router.js'
-import { createPool } from './proxy/forward.js'
+import { createTransport } from './proxy/forward.js'
+import type { Transport } from './proxy/client.js'
 import { ipMatcher, type IpMatcher } from './identity/index.js'
 import { compileContainerPolicy, type ContainerPolicy } from './policy/index.js'
 import type { SecretHandle, SecretResolver } from './secrets/types.js'
@@ -18,7 +18,8 @@ export interface ContainerRuntime extends Routable {
   readonly token: SecretHandle
   /** Whether the token's source can change (a 401/403 from upstream then triggers one refresh). */
   readonly tokenRefreshable: boolean
-  readonly pool: Pool
+  /** The connection pool to the container's origin. */
+  readonly upstream: Transport
   /** Host header for the upstream (its own name, with port when not the default). */
   readonly upstreamHost: string
   readonly bodyLimit: number
@@ -55,12 +56,12 @@ export async function buildRuntime (config: LoadedConfig, deps: RuntimeDeps): Pr
     return compileContainerPolicy(name, c.privacy, c.policies, policyOptions(config))
   })
   const tokens = await Promise.all(names.map((name) => deps.resolver.resolve(config.containers[name].token, `containers.${name}.token`)))
-  const pools: Pool[] = []
+  const pools: Transport[] = []
   try {
     const containers = names.map((name, i): ContainerRuntime => {
       const c = config.containers[name]
       const url = new URL(c.upstream)
-      const pool = createPool({ origin: url.origin, caFile: c.upstreamCa, settings: config.server.upstream })
+      const pool = createTransport({ origin: url.origin, caFile: c.upstreamCa, settings: config.server.upstream })
       pools.push(pool)
       return {
         name,
@@ -70,7 +71,7 @@ export async function buildRuntime (config: LoadedConfig, deps: RuntimeDeps): Pr
         policy: policies[i],
         token: tokens[i],
         tokenRefreshable: !c.token.startsWith('${env:'),
-        pool,
+        upstream: pool,
         upstreamHost: url.host,
         bodyLimit: c.bodyLimit ?? config.server.limits.bodyLimit,
         timeout: c.timeout ?? config.server.upstream.timeout

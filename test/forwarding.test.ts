@@ -39,103 +39,105 @@ function get (port: number, path: string, opts: { method?: string, slow?: boolea
   })
 }
 
-describe('forwarding: the response written straight into the client', () => {
-  let up: Upstream
-  let gw: TestGateway
-  let port: number
-  before(async () => {
-    up = await startUpstream({
-      tls: false,
-      handler: (req, res) => {
-        if (req.headers['x-auth-token'] !== TOKEN) { res.writeHead(401); res.end(); return }
-        if (req.url === '/big/length') {
-          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length })
-          res.end(BIG)
-        } else if (req.url === '/big/chunked') {
-          res.writeHead(200, { 'content-type': 'application/octet-stream' })
-          let off = 0
-          const step = (): void => {
-            while (off < BIG.length) {
-              const next = Math.min(off + 65536, BIG.length)
-              const ok = res.write(BIG.subarray(off, next))
-              off = next
-              if (!ok) { res.once('drain', step); return }
+for (const client of ['tollgate', 'undici'] as const) {
+  describe(`forwarding: the response written straight into the client (${client} client)`, () => {
+    let up: Upstream
+    let gw: TestGateway
+    let port: number
+    before(async () => {
+      up = await startUpstream({
+        tls: false,
+        handler: (req, res) => {
+          if (req.headers['x-auth-token'] !== TOKEN) { res.writeHead(401); res.end(); return }
+          if (req.url === '/big/length') {
+            res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length })
+            res.end(BIG)
+          } else if (req.url === '/big/chunked') {
+            res.writeHead(200, { 'content-type': 'application/octet-stream' })
+            let off = 0
+            const step = (): void => {
+              while (off < BIG.length) {
+                const next = Math.min(off + 65536, BIG.length)
+                const ok = res.write(BIG.subarray(off, next))
+                off = next
+                if (!ok) { res.once('drain', step); return }
+              }
+              res.end()
             }
-            res.end()
+            step()
+          } else if (req.url === '/head-fields') {
+            res.writeEarlyHints({ link: '</style.css>; rel=preload' })
+            res.writeHead(200, [
+              'Content-Type', 'text/plain',
+              'Set-Cookie', 'a=1',
+              'Set-Cookie', 'b=2',
+              'X-Private-Hop', 'secret-for-the-next-hop',
+              'Connection', 'X-Private-Hop',
+              'Keep-Alive', 'timeout=5',
+              'Content-Length', '2'
+            ])
+            res.end('ok')
+          } else {
+            res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 })
+            res.end('hello')
           }
-          step()
-        } else if (req.url === '/head-fields') {
-          res.writeEarlyHints({ link: '</style.css>; rel=preload' })
-          res.writeHead(200, [
-            'Content-Type', 'text/plain',
-            'Set-Cookie', 'a=1',
-            'Set-Cookie', 'b=2',
-            'X-Private-Hop', 'secret-for-the-next-hop',
-            'Connection', 'X-Private-Hop',
-            'Keep-Alive', 'timeout=5',
-            'Content-Length', '2'
-          ])
-          res.end('ok')
-        } else {
-          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 })
-          res.end('hello')
         }
+      })
+      gw = await startGateway({
+        env: { ...process.env, UPSTREAM_TOKEN: TOKEN },
+        config: {
+          server: { httpOption: 'enabled', upstream: { client } },
+          containers: { c: { upstream: up.url, match: { path: '/' }, token: '${env:UPSTREAM_TOKEN}', privacy: 'public' } }
+        }
+      })
+      port = gw.addr.http?.port ?? 0
+    })
+    after(async () => {
+      await gw.close()
+      await up.close()
+    })
+
+    test('8 MiB with a Content-Length, to a slow reader: intact (backpressure pauses the upstream, then resumes)', async () => {
+      const { res, body } = await get(port, '/big/length', { slow: true })
+      assert.equal(res.statusCode, 200)
+      assert.equal(res.headers['content-length'], String(BIG.length))
+      assert.equal(body.length, BIG.length)
+      assert.equal(sha(body), sha(BIG))
+    })
+
+    test('8 MiB chunked, to a slow reader: intact', async () => {
+      const { res, body } = await get(port, '/big/chunked', { slow: true })
+      assert.equal(res.statusCode, 200)
+      assert.equal(sha(body), sha(BIG))
+    })
+
+    test('several at once, fast readers: each body intact and its own', async () => {
+      const all = await Promise.all([1, 2, 3, 4].map(async (i) => await get(port, i % 2 === 0 ? '/big/length' : '/small')))
+      for (const [i, r] of all.entries()) {
+        if (i % 2 === 1) assert.equal(sha(r.body), sha(BIG))
+        else assert.equal(r.body.toString(), 'hello')
       }
     })
-    gw = await startGateway({
-      env: { ...process.env, UPSTREAM_TOKEN: TOKEN },
-      config: {
-        server: { httpOption: 'enabled' },
-        containers: { c: { upstream: up.url, match: { path: '/' }, token: '${env:UPSTREAM_TOKEN}', privacy: 'public' } }
-      }
+
+    test('response head: 1xx not relayed, hop-by-hop and Connection-named fields dropped, repeated fields kept, x-request-id added', async () => {
+      const { res, body } = await get(port, '/head-fields')
+      assert.equal(res.statusCode, 200)
+      assert.equal(body.toString(), 'ok')
+      assert.deepEqual(res.headers['set-cookie'], ['a=1', 'b=2'])
+      assert.equal(res.headers['x-private-hop'], undefined)
+      assert.notEqual(res.headers['keep-alive'], 'timeout=5') // the upstream's; Node adds the gateway's own
+      assert.equal(res.headers['content-type'], 'text/plain')
+      assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/)
     })
-    port = gw.addr.http?.port ?? 0
-  })
-  after(async () => {
-    await gw.close()
-    await up.close()
-  })
 
-  test('8 MiB with a Content-Length, to a slow reader: intact (backpressure pauses the upstream, then resumes)', async () => {
-    const { res, body } = await get(port, '/big/length', { slow: true })
-    assert.equal(res.statusCode, 200)
-    assert.equal(res.headers['content-length'], String(BIG.length))
-    assert.equal(body.length, BIG.length)
-    assert.equal(sha(body), sha(BIG))
+    test('HEAD: the head alone, then the connection serves the next request', async () => {
+      const head = await get(port, '/small', { method: 'HEAD' })
+      assert.equal(head.res.statusCode, 200)
+      assert.equal(head.res.headers['content-length'], '5')
+      assert.equal(head.body.length, 0)
+      await sleep(10)
+      const after = await get(port, '/small')
+      assert.equal(after.body.toString(), 'hello')
+    })
   })
-
-  test('8 MiB chunked, to a slow reader: intact', async () => {
-    const { res, body } = await get(port, '/big/chunked', { slow: true })
-    assert.equal(res.statusCode, 200)
-    assert.equal(sha(body), sha(BIG))
-  })
-
-  test('several at once, fast readers: each body intact and its own', async () => {
-    const all = await Promise.all([1, 2, 3, 4].map(async (i) => await get(port, i % 2 === 0 ? '/big/length' : '/small')))
-    for (const [i, r] of all.entries()) {
-      if (i % 2 === 1) assert.equal(sha(r.body), sha(BIG))
-      else assert.equal(r.body.toString(), 'hello')
-    }
-  })
-
-  test('response head: 1xx not relayed, hop-by-hop and Connection-named fields dropped, repeated fields kept, x-request-id added', async () => {
-    const { res, body } = await get(port, '/head-fields')
-    assert.equal(res.statusCode, 200)
-    assert.equal(body.toString(), 'ok')
-    assert.deepEqual(res.headers['set-cookie'], ['a=1', 'b=2'])
-    assert.equal(res.headers['x-private-hop'], undefined)
-    assert.notEqual(res.headers['keep-alive'], 'timeout=5') // the upstream's; Node adds the gateway's own
-    assert.equal(res.headers['content-type'], 'text/plain')
-    assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/)
-  })
-
-  test('HEAD: the head alone, then the connection serves the next request', async () => {
-    const head = await get(port, '/small', { method: 'HEAD' })
-    assert.equal(head.res.statusCode, 200)
-    assert.equal(head.res.headers['content-length'], '5')
-    assert.equal(head.body.length, 0)
-    await sleep(10)
-    const after = await get(port, '/small')
-    assert.equal(after.body.toString(), 'hello')
-  })
-})
+}

@@ -160,6 +160,9 @@ function checkSemantics (config: Config): void {
   config.server.trustedProxies.forEach((cidr, i) => {
     try { parseCidrOrIp(cidr) } catch { throw new ConfigError(`server.trustedProxies[${i}]`, `not an IP address or CIDR: ${JSON.stringify(cidr)}`) }
   })
+  if (config.server.upstream.pipelining > 1 && config.server.upstream.client !== 'undici') {
+    throw new ConfigError('server.upstream.pipelining', 'pipelining above 1 needs server.upstream.client: undici (tollgate\'s own client sends one request per connection at a time)')
+  }
   const { https, http } = config.server.listen
   const admin = config.server.admin
   if (http !== undefined && http.port !== 0 && http.port === https.port) throw new ConfigError('server.listen.http.port', 'must differ from server.listen.https.port')

@@ -42,7 +42,13 @@ const Upstream = Type.Object({
   timeout: Type.Integer({ minimum: 10, default: 30000 }),
   /** Idle time between two body chunks of the upstream response. */
   bodyTimeout: Type.Integer({ minimum: 10, default: 30000 }),
+  /**
+   * The HTTP/1.1 client: tollgate's own (Node's llhttp over node:net/tls; the default) or undici
+   * (needed for pipelining > 1). docs/load-testing.md says why there are two.
+   */
+  client: Type.Union([Type.Literal('tollgate'), Type.Literal('undici')], { default: 'tollgate' }),
   connections: Type.Integer({ minimum: 1, default: 64 }),
+  /** Requests in flight per upstream connection; more than 1 needs `client: undici`. */
   pipelining: Type.Integer({ minimum: 0, maximum: 16, default: 1 }),
   keepAliveTimeout: Type.Integer({ minimum: 100, default: 4000 }),
   maxResponseHeaderSize: Type.Integer({ minimum: 1024, default: 16384 })
