@@ -434,9 +434,10 @@ function detach (res: Res, handler: UpstreamExchange): void {
 }
 
 /**
- * The upstream's response head, without hop-by-hop fields and those its Connection names. The names
- * a Connection field lists (beyond the usual keep-alive / close) are read first, so nothing is
- * deleted from `out` afterwards (a delete turns it into a slow dictionary-mode object).
+ * The upstream's response head, without hop-by-hop fields and those its Connection names, as one
+ * flat name/value list (no header object is built; repeated fields stay repeated). The names a
+ * Connection field lists (beyond the usual keep-alive / close) are read first. x-request-id and,
+ * on HTTPS, Strict-Transport-Security are the gateway's own: the upstream's are not relayed.
  */
 function writeHead (rt: Runtime, res: Res, status: number, raw: string[], x: Exchange): void {
   let listed: string[] | undefined
@@ -445,21 +446,19 @@ function writeHead (rt: Runtime, res: Res, status: number, raw: string[], x: Exc
     const v = raw[i + 1].toLowerCase()
     if (v !== 'keep-alive' && v !== 'close') (listed ??= []).push(...v.split(',').map((t) => t.trim()))
   }
-  const out: Record<string, string | string[]> = {}
+  const hsts = x.scheme === 'https' ? rt.hsts : undefined
+  const out: string[] = []
+  x.bytes = 0
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i].toLowerCase()
     if (RESPONSE_HOP_BY_HOP.has(k) || (listed !== undefined && listed.includes(k))) continue
-    const v = raw[i + 1]
-    const prev = out[k]
-    if (prev === undefined) out[k] = v
-    else if (typeof prev === 'string') out[k] = [prev, v]
-    else prev.push(v)
+    if (k === 'x-request-id' || (hsts !== undefined && k === 'strict-transport-security')) continue
+    if (k === 'content-length') x.bytes = Number(raw[i + 1])
+    out.push(k, raw[i + 1])
   }
-  if (x.scheme === 'https' && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts
-  out['x-request-id'] = x.requestId
-  const length = out['content-length']
-  x.bytes = typeof length === 'string' ? Number(length) : 0
-  res.writeHead(status, out)
+  if (hsts !== undefined) out.push('strict-transport-security', hsts)
+  out.push('x-request-id', x.requestId)
+  res.writeHead(status, out as unknown as Record<string, string>)
 }
 
 /** The request body; without a Content-Length, counted on the way and failed past `limit` bytes. */

@@ -2,13 +2,15 @@
 // through trusted proxies), the user agent as Scaleway sees it, and the time.
 import ipaddr from 'ipaddr.js'
 import { parseCidrOrIp } from '../config/load.js'
+import { IpSet, parseCidr, parseIp, type Cidr } from '../policy/ip.js'
 
 export const USER_AGENT_MAX = 255
 
 /** Reports IPv4-mapped IPv6 as IPv4 and IPv6 in its canonical (RFC 5952) form; null when not an IP. */
 export function normalizeIp (s: string): string | null {
-  if (s.length <= 15 && ipaddr.IPv4.isValidFourPartDecimal(s)) return s
-  if (s.startsWith('::ffff:') && ipaddr.IPv4.isValidFourPartDecimal(s.slice(7))) return s.slice(7)
+  // Only the four-part decimal form is an IPv4 address here ("127.1", "0x7f.1" are refused).
+  if (s.indexOf(':') === -1) return typeof parseIp(s) === 'number' ? s : null
+  if (s.startsWith('::ffff:') && s.indexOf(':', 7) === -1) return typeof parseIp(s.slice(7)) === 'number' ? s.slice(7) : null
   try {
     const a = ipaddr.parse(s)
     if (a.kind() === 'ipv6') {
@@ -16,7 +18,6 @@ export function normalizeIp (s: string): string | null {
       if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString()
       return v6.toString()
     }
-    // Only the four-part decimal form is an IPv4 address here ("127.1", "0x7f.1" are refused).
     return null
   } catch {
     return null
@@ -27,8 +28,29 @@ export interface IpMatcher {
   (ip: string): boolean
 }
 
-/** Builds a matcher over a list of CIDRs or addresses (parsed once, at load). */
+/**
+ * Builds a matcher over a list of CIDRs or addresses (parsed once, at load). Called with addresses
+ * normalizeIp returned; they are looked up in the policy engine's IpSet (integer ranges, no parse
+ * through ipaddr.js on the request path). The rare entry only ipaddr.js reads (an IPv4 written with
+ * leading zeros, say) is matched the old way.
+ */
 export function ipMatcher (cidrs: readonly string[]): IpMatcher {
+  const fast: Cidr[] = []
+  const rest: string[] = []
+  for (const c of cidrs) {
+    try { fast.push(parseCidr(c)) } catch { rest.push(c) }
+  }
+  const set = new IpSet(fast)
+  const slow = rest.length > 0 ? ipaddrMatcher(rest) : undefined
+  if (fast.length === 0 && slow === undefined) return () => false
+  return (ip: string) => {
+    const a = parseIp(ip)
+    if (a !== undefined && set.has(a)) return true
+    return slow !== undefined && slow(ip)
+  }
+}
+
+function ipaddrMatcher (cidrs: readonly string[]): IpMatcher {
   const v4: Array<[ipaddr.IPv4, number]> = []
   const v6: Array<[ipaddr.IPv6, number]> = []
   for (const c of cidrs) {
