@@ -375,6 +375,15 @@ class UpstreamExchange implements UpstreamHandler {
       res.end()
       return
     }
+    // Sent with a token that has been refreshed since (another request of the same burst saw the
+    // rotation first): retry with the current one, no second fetch from the secret's source.
+    const current = c.token.value()
+    if (headers[headers.length - 1] !== current) {
+      x.rotated = true
+      headers[headers.length - 1] = current
+      forward(rt, req, res, x, c, headers, body, 1)
+      return
+    }
     c.token.refresh().then((changed) => {
       if (changed) x.rotated = true
       headers[headers.length - 1] = c.token.value()

@@ -57,3 +57,51 @@ test('an upstream 403 after a rotation triggers one coalesced refresh and one re
     await sm.close()
   }
 })
+
+test('a straggler answered 403 after the token was already refreshed is retried with the new token, without a second fetch', async () => {
+  const sm = await FakeSecretManager.start()
+  const iamKey = sm.addKey()
+  const oldToken = 'old-' + Math.random().toString(36).slice(2)
+  const newToken = 'new-' + Math.random().toString(36).slice(2)
+  const secret = sm.createSecret({ name: 'slow-token', value: oldToken })
+  let accepted = oldToken
+  const up = await startUpstream({
+    handler: (req, res) => {
+      // Judged on arrival; /slow answers 1.5 s later: after the /fast request's refresh and after
+      // the resolver's 1 s refresh cooldown (which alone would not spare a second fetch).
+      const ok = req.headers['x-auth-token'] === accepted
+      const answer = (): void => {
+        res.writeHead(ok ? 200 : 403, { 'content-type': 'application/json' })
+        res.end(ok ? '{"ok":true}' : '{"message":"forbidden"}')
+      }
+      if (req.url === '/slow' && !ok) setTimeout(answer, 1500)
+      else answer()
+    }
+  })
+  const pki = writePki()
+  const gw = await startGateway({
+    env: { ...process.env, SCW_SECRET_KEY: iamKey },
+    config: {
+      secrets: { ttl: 600000, refreshAhead: 0, scaleway: { baseUrl: sm.url } },
+      containers: {
+        slow: { upstream: up.url, upstreamCa: pki.ca, match: { path: '/' }, token: `\${scw:fr-par/${secret.id}}`, privacy: 'public' }
+      }
+    }
+  })
+  try {
+    assert.equal((await gw.get('/warm')).status, 200)
+    const fetchesBefore = sm.accessCount()
+    sm.addVersion(secret.id, newToken, { disablePrevious: true })
+    accepted = newToken
+    const slow = gw.get('/slow')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.equal((await gw.get('/fast')).status, 200)
+    assert.equal(sm.accessCount() - fetchesBefore, 1, 'the fast request refreshed the token')
+    assert.equal((await slow).status, 200)
+    assert.equal(sm.accessCount() - fetchesBefore, 1, 'the straggler reused the refreshed token')
+  } finally {
+    await gw.close()
+    await up.close()
+    await sm.close()
+  }
+})
