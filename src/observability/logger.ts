@@ -24,7 +24,7 @@ export function createLogger (level: string, destination?: DestinationStream): L
     // its writes stay within PIPE_BUF (4096 on Linux), so lines from two processes never
     // interleave. One process writes up to 16 KiB at a time (one write in flight; at ~1,000
     // event-loop turns a second under load that is far more than the access lines need).
-    minLength: 2048,
+    minLength: cluster.isWorker ? 2048 : 8192,
     maxWrite: cluster.isWorker ? PIPE_BUF : 16384,
     // A quiet gateway's last lines (a reload, a warning) reach stdout within a second.
     periodicFlush: 1000,

@@ -171,7 +171,9 @@ class Conn {
   closed = false
   served = 0
   keepAlive = true
+  /** Pool sweep tick at which it went idle. */
   idleSince = 0
+  private lastHint = ''
   keepAliveMs: number
   /** A message completed during the current parser.execute(); release is deferred to its end. */
   completed = false
@@ -180,7 +182,6 @@ class Conn {
   informational = false
   /** Field pairs the parser flushed before the head was complete (a head spread over reads). */
   partial: string[] = EMPTY
-  headersDeadline = 0
   /** The socket's inactivity timeout is on (a response body is coming in, not held back by us). */
   bodyArmed = false
   private error: Error | undefined = undefined
@@ -263,7 +264,6 @@ class Conn {
       }
       head += name + ': ' + value + '\r\n'
     }
-    this.headersDeadline = performance.now() + job.req.headersTimeout
     this.armHeadersTimer(job.req.headersTimeout)
     const socket = this.socket
     if (body === null) {
@@ -320,6 +320,7 @@ class Conn {
     socket.once('close', cleanup)
   }
 
+  /** Arms the head timer from now: refresh() restarts it (no allocation); a new duration needs a new timer. */
   private armHeadersTimer (ms: number): void {
     if (this.timer !== undefined && this.timerMs === ms) {
       this.timer.refresh()
@@ -331,13 +332,11 @@ class Conn {
     this.timerMs = ms
   }
 
-  /** Fires at the head deadline of this (or a previous) request: fails it, or re-arms for the rest. */
+  /** The head timer fired: `ms` passed since the request in flight was written (it re-armed the timer). */
   private onHeadersTimer (): void {
     const job = this.job
     if (job === undefined || job.ended || job.headed) return
-    const left = this.headersDeadline - performance.now()
-    if (left <= 1) job.fail(new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', 'no response head in time'))
-    else this.armHeadersTimer(Math.ceil(left))
+    job.fail(new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', 'no response head in time'))
   }
 
   private onBodyTimeout (): void {
@@ -414,6 +413,8 @@ class Conn {
 
   /** `Keep-Alive: timeout=N` from the upstream: close idle connections a second before it does. */
   private keepAliveHint (value: string): void {
+    if (value === this.lastHint) return // an upstream sends the same one on every response
+    this.lastHint = value
     const m = /timeout\s*=\s*(\d+)/i.exec(value)
     if (m !== null) this.keepAliveMs = Math.min(this.pool.opts.keepAliveTimeout, Math.max(0, Number(m[1]) * 1000 - 1000))
   }
@@ -523,9 +524,10 @@ class Pool implements Transport {
   private drained: (() => void) | undefined
   private readonly sweeper: NodeJS.Timeout
   session: Buffer | undefined = undefined
+  private tick = 0
 
   constructor (readonly opts: ClientOptions) {
-    const every = Math.max(50, Math.min(1000, Math.floor(opts.keepAliveTimeout / 4)))
+    const every = Math.max(25, Math.min(1000, Math.floor(opts.keepAliveTimeout / 4)))
     this.sweeper = setInterval(() => { this.sweep(every) }, every)
     this.sweeper.unref()
   }
@@ -568,7 +570,7 @@ class Pool implements Transport {
     const job = this.queue.shift()
     if (job !== undefined) return conn.send(job)
     if (this.closing) return conn.destroy()
-    conn.idleSince = performance.now()
+    conn.idleSince = this.tick
     this.free.push(conn)
   }
 
@@ -590,12 +592,16 @@ class Pool implements Transport {
     if (this.inflight === 0 && this.closing) this.finish()
   }
 
-  /** Closes idle connections near their keep-alive limit (oldest first: the free list is LIFO). */
+  /**
+   * Closes idle connections near their keep-alive limit, oldest first (the free list is LIFO, so
+   * its head is the longest idle). Idle time is counted in sweeps (no clock read per request): a
+   * connection goes between keepAliveMs − 2 sweeps and keepAliveMs − 1 sweep after it went idle.
+   */
   private sweep (every: number): void {
-    const now = performance.now()
+    const now = ++this.tick
     while (this.free.length > 0) {
       const c = this.free[0]
-      if (now - c.idleSince < c.keepAliveMs - every && !c.closed) break
+      if ((now - c.idleSince) * every < c.keepAliveMs - every && !c.closed) break
       this.free.shift()
       c.destroy()
     }
