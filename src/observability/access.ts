@@ -95,12 +95,15 @@ function accessFields (x: Exchange, now: number, allowed: boolean, principal: st
 const S = pino.symbols
 let isoMs = -1
 let isoTime = ''
+/** One Date, re-set per millisecond: no Date constructed per line. */
+const isoDate = new Date(0)
 /** pino's isoTime, computed once per millisecond (many access lines share one at load). */
 function cachedIsoTime (): string {
   const now = Date.now()
   if (now !== isoMs) {
     isoMs = now
-    isoTime = ',"time":"' + new Date(now).toISOString() + '"'
+    isoDate.setTime(now)
+    isoTime = ',"time":"' + isoDate.toISOString() + '"'
   }
   return isoTime
 }

@@ -33,3 +33,21 @@ test('the log backlog is bounded when stdout is never read', { timeout: 60_000 }
   // ~100 MB of log lines were written; the backlog cap is 16 MiB.
   assert.ok(after - before < 64 * 1024 * 1024, `RSS grew by ${Math.round((after - before) / 1048576)} MiB`)
 })
+
+test('lines logged just before process.exit() are all written (the per-turn batch is flushed at exit)', { timeout: 60_000 }, async () => {
+  const logger = pathToFileURL(join(ROOT, 'dist', 'src', 'observability', 'logger.js')).href
+  const script = `
+    const { createLogger } = await import(${JSON.stringify(logger)})
+    const log = createLogger('info')
+    for (let i = 0; i < 500; i++) log.info({ i }, 'line')
+    process.exit(0)
+  `
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d) => { out += d })
+  // 'close': the process exited and its stdout was read to the end.
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  assert.equal(code, 0)
+  const seen = out.trim().split('\n').map((l) => (JSON.parse(l) as { i: number }).i)
+  assert.deepEqual(seen, Array.from({ length: 500 }, (_, i) => i), 'every line, in order')
+})
