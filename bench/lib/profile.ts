@@ -1,5 +1,5 @@
 // Reads a V8 .cpuprofile (`node --cpu-prof`) and says where the busy time went: self time by
-// function and by area (node's http/net internals, undici, pino, the policy engine, tollgate's own
+// function and by area (node's http/net internals, the upstream client, undici, pino, the policy engine, tollgate's own
 // code, GC). Idle samples are left out of every percentage.
 //
 //   node dist/bench/lib/profile.js FILE.cpuprofile [TOP]
@@ -27,6 +27,8 @@ export function areaOf (url: string, fn: string): string {
   if (url.startsWith('node:internal/tls') || url.startsWith('node:_tls') || url.startsWith('node:tls')) return 'node tls'
   if (url.startsWith('node:')) return 'node other (net, streams, timers)'
   if (url.includes('/node_modules/undici/')) return 'undici'
+  // tollgate's own HTTP client; llhttp's native parse time is charged to the JS function that calls it.
+  if (url.includes('/src/proxy/client.')) return 'upstream client (incl. llhttp)'
   if (url.includes('/node_modules/pino') || url.includes('/node_modules/sonic-boom/') || url.includes('/node_modules/fast-redact/') ||
     url.includes('/node_modules/@pinojs/') || url.includes('/node_modules/quick-format-unescaped/')) return 'pino (access log)'
   if (url.includes('/node_modules/@marcbachmann/cel-js/') || url.includes('/src/policy/')) return 'policy (CEL)'

@@ -13,6 +13,7 @@ import { ConfigError, TollgateError } from '../errors.js'
 import { createLogger, type Logger } from '../observability/logger.js'
 import { createMetrics } from '../observability/metrics.js'
 import { availableCpus, runPrimary, WORKER_READY } from '../server/cluster.js'
+import { clientKind } from '../proxy/forward.js'
 import { parseFlags, oneLine, type Io } from './main.js'
 
 export async function serve (args: string[], io: Io): Promise<number> {
@@ -94,7 +95,7 @@ async function runGateway (config: LoadedConfig, load: () => Promise<LoadedConfi
   const metrics = createMetrics({ defaultMetrics: true, registry })
   const app = await buildApp(config, { env: io.env, logger, metrics, admin: !worker })
   const addr = await app.listen()
-  logger.info({ https: addr.https, http: addr.http, admin: addr.admin, containers: Object.keys(config.containers) }, 'tollgate listening')
+  logger.info({ https: addr.https, http: addr.http, admin: addr.admin, containers: Object.keys(config.containers), upstreamClient: clientKind(config.server.upstream) }, 'tollgate listening')
   logger.flush()
   if (worker) process.send?.({ type: WORKER_READY })
 

@@ -121,6 +121,8 @@ export const nativeParser: ParserBinding | undefined = (() => {
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 /** Allowed in the request target: visible ASCII and obs-text, no space. */
 const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/
+/** A method is a token (RFC 9110 §5.6.2). */
+const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Methods whose request carries `content-length: 0` when there is no body (as undici and curl do). */
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH'])
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
@@ -251,7 +253,7 @@ class Conn {
     this.job = job
     job.conn = this
     const { method, path, headers, body } = job.req
-    if (BAD_TARGET.test(path)) return job.fail(new UpstreamError('UPSTREAM_BAD_REQUEST', 'invalid request target'))
+    if (BAD_TARGET.test(path) || !METHOD.test(method)) return job.fail(new UpstreamError('UPSTREAM_BAD_REQUEST', 'invalid request line'))
     let head = method + ' ' + path + ' HTTP/1.1\r\n'
     let length = -1
     for (let i = 0; i < headers.length; i += 2) {

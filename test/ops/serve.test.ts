@@ -22,6 +22,7 @@ const route = (upstream: string, path: string, extra: Record<string, unknown> = 
 
 async function listening (g: Served): Promise<{ https: number, http: number, admin: number }> {
   const l = await g.waitFor(msg('tollgate listening'), 20_000, 'tollgate listening')
+  assert.equal(l.upstreamClient, 'tollgate', 'the startup line says which upstream client serves')
   return { https: l.https.port, http: l.http?.port, admin: l.admin?.port }
 }
 
