@@ -12,7 +12,7 @@
 //
 // Options: --rounds N (5) --duration S (5) --warmup S (3) --connections N (64)
 //   --soak-requests N (1000000) --only LIST --profile --access-log file|null (file)
-//   --upstream JSON  (server.upstream overrides for every tollgate, e.g. '{"pipelining":4}')
+//   --upstream JSON  (server.upstream overrides for every tollgate, e.g. '{"client":"undici"}')
 //   --targets LIST   (only these target ids, e.g. tollgate-http,bare)
 //   --variant JSON   (adds targets tollgate-variant, -variant2, …: the main tollgate with these
 //                     server.upstream settings; an object or an array of objects)
