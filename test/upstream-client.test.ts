@@ -5,6 +5,11 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Socket } from 'node:net'
+import { createHash } from 'node:crypto'
+import { createServer as createHttpServer, type Server } from 'node:http'
+import { connect as h2connect } from 'node:http2'
+import type { AddressInfo } from 'node:net'
+import { testCa } from './helpers/pki.js'
 import { startGateway, type TestGateway } from './helpers/gateway.js'
 import { startRecordingUpstream, rawExchange, statuses, eventually, type RecordingUpstream, type ConnectionBehaviour } from './helpers/raw.js'
 import { parseConfig } from '../src/config/load.js'
@@ -153,5 +158,72 @@ for (const client of ['tollgate', 'undici'] as const) {
       assert.ok(!ups.victim.text().includes('x-injected'), 'no injected field upstream')
       assert.ok(!ups.victim.text().includes('GET /victim/x'), 'no request upstream at all')
     })
+  })
+}
+
+/** An upstream that reads request bodies slowly (so the gateway's socket fills up) and answers with their length and SHA-256. */
+async function slowReader (): Promise<{ url: string, server: Server }> {
+  const server = createHttpServer((req, res) => {
+    const hash = createHash('sha256')
+    let n = 0
+    req.pause()
+    const pump = (): void => {
+      let c: Buffer | null
+      while ((c = req.read() as Buffer | null) !== null) { hash.update(c); n += c.length }
+      if (!req.readableEnded) setTimeout(pump, 5)
+    }
+    req.on('readable', () => {})
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end(`${n} ${hash.digest('hex')} ${req.headers['transfer-encoding'] ?? '-'}`)
+    })
+    setTimeout(pump, 50)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
+}
+
+for (const client of ['tollgate', 'undici'] as const) {
+  test(`chunk framing stays whole under backpressure: an HTTP/2 upload without Content-Length reaches the upstream intact (${client} client)`, async () => {
+    const up = await slowReader()
+    const gw = await startGateway({
+      env: { ...process.env, UPSTREAM_TOKEN: TOKEN },
+      config: {
+        server: { logLevel: 'silent', accessLog: false, upstream: { client }, limits: { bodyLimit: 16 * 1024 * 1024 } },
+        containers: { up: { upstream: up.url, match: { path: '/' }, token: '${env:UPSTREAM_TOKEN}', privacy: 'public' } }
+      }
+    })
+    const body = Buffer.alloc(6 * 1024 * 1024)
+    for (let i = 0; i < body.length; i++) body[i] = (i * 131 + (i >> 12)) & 255
+    const session = h2connect(gw.url, { ca: testCa().cert })
+    session.on('error', () => {})
+    try {
+      const answer = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/upload', 'content-type': 'application/octet-stream' })
+        let status = 0
+        let text = ''
+        stream.on('response', (h) => { status = Number(h[':status']) })
+        stream.on('data', (d: Buffer) => { text += d.toString() })
+        stream.on('end', () => resolve({ status, text }))
+        stream.on('error', reject)
+        // Written in 64 KiB pieces with no length announced: the gateway streams it on.
+        let off = 0
+        const write = (): void => {
+          while (off < body.length) {
+            const piece = body.subarray(off, off + 65536)
+            off += piece.length
+            if (!stream.write(piece)) { stream.once('drain', write); return }
+          }
+          stream.end()
+        }
+        write()
+      })
+      assert.equal(answer.status, 200, answer.text)
+      assert.equal(answer.text, `${body.length} ${createHash('sha256').update(body).digest('hex')} chunked`)
+    } finally {
+      session.close()
+      await gw.close()
+      await new Promise<void>((resolve) => up.server.close(() => resolve()))
+    }
   })
 }

@@ -302,7 +302,17 @@ class Conn {
         cleanup()
         return job.fail(new UpstreamError('UPSTREAM_REQ_CONTENT_LENGTH_MISMATCH', 'request body longer than its content-length'))
       }
-      const ok = length < 0 ? socket.write(chunk.length.toString(16) + '\r\n') && socket.write(chunk) && socket.write('\r\n') : socket.write(chunk)
+      let ok: boolean
+      if (length < 0) {
+        // All three parts of the chunk, whatever the first write says: the framing must stay whole.
+        socket.cork()
+        socket.write(chunk.length.toString(16) + '\r\n')
+        socket.write(chunk)
+        ok = socket.write('\r\n')
+        socket.uncork()
+      } else {
+        ok = socket.write(chunk)
+      }
       if (!ok) body.pause()
     }
     const onEnd = (): void => {
