@@ -86,6 +86,15 @@ for (const client of ['tollgate', 'undici'] as const) {
       }))
       ups.hint = await startRecordingUpstream(answering('keep-alive: timeout=2\r\n'))
       ups.victim = await startRecordingUpstream(answering())
+      // A response head in three writes, with 40 fields (the parser hands them over in pieces).
+      ups.split = await startRecordingUpstream((socket) => {
+        socket.once('data', () => {
+          const fields = Array.from({ length: 40 }, (_, i) => `x-f${i}: v${i}\r\n`).join('')
+          socket.write('HTTP/1.1 200 OK\r\nx-first: 1\r\n')
+          setTimeout(() => socket.write(fields), 30)
+          setTimeout(() => socket.write('x-last: 2\r\ncontent-length: 2\r\n\r\nok'), 60)
+        })
+      })
       const c = (upstream: string, path: string, token = '${env:UPSTREAM_TOKEN}'): Record<string, unknown> =>
         ({ upstream, match: { path }, token, privacy: 'public' })
       gw = await startGateway({
@@ -96,7 +105,8 @@ for (const client of ['tollgate', 'undici'] as const) {
             plain: c(ups.plain.url, '/plain'),
             stale: c(ups.stale.url, '/stale'),
             hint: c(ups.hint.url, '/hint'),
-            victim: c(ups.victim.url, '/victim', '${env:SPLIT_TOKEN}')
+            victim: c(ups.victim.url, '/victim', '${env:SPLIT_TOKEN}'),
+            split: c(ups.split.url, '/split')
           }
         }
       })
@@ -148,6 +158,15 @@ for (const client of ['tollgate', 'undici'] as const) {
         assert.ok(Date.now() - idleFrom < 2500, `closed after ${Date.now() - idleFrom} ms`)
       })
     }
+
+    test('a response head spread over several reads (and over 32 fields) arrives whole', async () => {
+      const r = await send('GET', '/split/x')
+      assert.deepEqual(statuses(r), [200], r)
+      assert.match(r, /\r\nx-first: 1\r\n/)
+      for (let i = 0; i < 40; i++) assert.ok(r.includes(`\r\nx-f${i}: v${i}\r\n`), `x-f${i}`)
+      assert.match(r, /\r\nx-last: 2\r\n/)
+      assert.ok(r.endsWith('\r\n\r\nok'))
+    })
 
     test('a token with a line break cannot split the request head: nothing reaches the upstream', async () => {
       const r = await send('GET', '/victim/x')

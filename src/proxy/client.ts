@@ -414,8 +414,11 @@ class Conn {
       if (name.length === 10 && name.toLowerCase() === 'keep-alive') this.keepAliveHint(raw[i + 1])
     }
     job.headed = true
+    // This response's own resume: a client response that drains after its exchange ended must not
+    // un-pause the connection for the next request on it.
+    const resume = (): void => { if (this.job === job && !job.ended) this.resume() }
     try {
-      job.handler.onHeaders(status, raw, this.resume)
+      job.handler.onHeaders(status, raw, resume)
     } catch (err) {
       job.fail(err as Error)
       return 1
@@ -431,7 +434,7 @@ class Conn {
     if (m !== null) this.keepAliveMs = Math.min(this.pool.opts.keepAliveTimeout, Math.max(0, Number(m[1]) * 1000 - 1000))
   }
 
-  readonly resume = (): void => {
+  private resume (): void {
     if (this.closed) return
     this.socket.resume()
     const job = this.job
