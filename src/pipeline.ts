@@ -15,7 +15,7 @@ import type { Runtime, ContainerRuntime } from './runtime.js'
 import { clientIp, cutUserAgent, normalizeIp } from './identity/index.js'
 import { canonicalTarget } from './proxy/target.js'
 import { RESPONSE_HOP_BY_HOP, upstreamFailureReason } from './proxy/forward.js'
-import type { UpstreamHandler } from './proxy/client.js'
+import { IDEMPOTENT, type UpstreamHandler } from './proxy/client.js'
 import { ANONYMOUS, type Decision, type Principal, type RequestFacts } from './policy/types.js'
 import type { AuthOutcome } from './credentials/types.js'
 
@@ -59,7 +59,6 @@ const DROP = new Set([
   'x-forwarded-prefix', 'x-real-ip', 'x-request-id'
 ])
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::\d{1,5})?$/
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const kPeer = Symbol('tollgate.peer')
@@ -396,14 +395,14 @@ class UpstreamExchange implements UpstreamHandler {
     detach(res, this)
     if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
     const code = (err as { code?: string }).code
-    if (res.destroyed && (code === 'UPSTREAM_ABORTED' || code === 'UND_ERR_ABORTED')) return // the client went away
+    if (res.destroyed && code === 'UPSTREAM_ABORTED') return // the client went away
     if (res.headersSent) {
       // The body had started: cut the stream so the client sees a truncated response, not a lie.
       // HTTP/2 needs the error: a bare destroy() ends the stream cleanly (RST_STREAM NO_ERROR).
       res.destroy((res as Http2ServerResponse).stream !== undefined ? err : undefined)
       return
     }
-    const reason = code === 'UPSTREAM_REQ_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || err.message === 'payload_too_large'
+    const reason = code === 'UPSTREAM_REQ_CONTENT_LENGTH_MISMATCH' || err.message === 'payload_too_large'
       ? 'payload_too_large'
       : upstreamFailureReason(err)
     if (reason !== 'payload_too_large') rt.logger.warn({ requestId: x.requestId, container: c.name, code, reason }, 'upstream failure')

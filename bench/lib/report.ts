@@ -134,7 +134,7 @@ export function summarize (report: BenchReport): Summary {
   ratio('1 → 10,000 CIDRs, one ipLists allow-list (rps kept)', 0.9, byId.get('tollgate-10000cidr'), tg)
   ratio('HTTPS vs plain HTTP, keep-alive (rps)', 0.8, https, tg)
   if (report.soak !== undefined) {
-    const g = report.soak.windowGrowth ?? report.soak.growth
+    const g = report.soak.windowGrowth
     checks.push({ name: `RSS at the end of a ${Math.round(report.soak.requests / 1000)}k-request soak vs right after warm-up (median of each tenth)`, want: '≤ +10 %', got: `${g >= 0 ? '+' : ''}${(g * 100).toFixed(1)} %`, met: g <= 0.1 && report.soak.failed === 0 })
   }
   for (const t of byId.values()) {
@@ -248,7 +248,7 @@ export function renderSvg (s: Summary): string {
   const soak = s.report.soak
   if (soak !== undefined && soak.series.length > 1) {
     y += 40
-    const base = soak.rssEarly ?? soak.rssAfterWarmup
+    const base = soak.rssEarly
     text(16, y, `Soak: tollgate RSS while serving ${n0(soak.requests)} requests (MB; dashed: first-tenth median + 10 %)`, 'font-size="13"')
     const h = 140
     const top = y + 14
@@ -266,7 +266,7 @@ export function renderSvg (s: Summary): string {
     text(labelW - 8, top + h, `${mb(lo)}`, 'font-size="11" text-anchor="end"')
     text(labelW + barW, top + h + 16, `${Math.round(maxS)} s`, 'font-size="11" text-anchor="end"')
     text(16, top + 40, `first tenth: ${mb(base)} MB`, 'font-size="12"')
-    text(16, top + 60, `last tenth: ${mb(soak.rssLate ?? soak.rssAfterSoak)} MB`, 'font-size="12"')
+    text(16, top + 60, `last tenth: ${mb(soak.rssLate)} MB`, 'font-size="12"')
     y = top + h + 30
   }
   y += 20

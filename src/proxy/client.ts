@@ -125,7 +125,8 @@ const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** Methods whose request carries `content-length: 0` when there is no body (as undici and curl do). */
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH'])
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
+/** Methods safe to send again (a re-send here, the rotation retry in the pipeline). */
+export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'])
 const EMPTY: string[] = []
 
 class Job {

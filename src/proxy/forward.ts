@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { rootCertificates } from 'node:tls'
 import { Pool, type Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config/load.js'
-import { createClient, nativeParser, type Transport, type UpstreamHandler, type UpstreamRequest } from './client.js'
+import { createClient, nativeParser, UpstreamError, type Transport, type UpstreamHandler, type UpstreamRequest } from './client.js'
 import type { ReasonId } from '../errors.js'
 import { TollgateError } from '../errors.js'
 
@@ -63,7 +63,28 @@ function undiciPool (url: URL, pem: string | undefined, s: UpstreamConfig): Pool
   })
 }
 
-/** undici's Pool behind the same interface: its raw header buffers become latin1 strings. */
+/** undici's failure codes in the own client's vocabulary, so the rest of tollgate knows one set. */
+const FROM_UNDICI: Record<string, string> = {
+  UND_ERR_ABORTED: 'UPSTREAM_ABORTED',
+  UND_ERR_CONNECT_TIMEOUT: 'UPSTREAM_CONNECT_TIMEOUT',
+  UND_ERR_HEADERS_TIMEOUT: 'UPSTREAM_HEADERS_TIMEOUT',
+  UND_ERR_BODY_TIMEOUT: 'UPSTREAM_BODY_TIMEOUT',
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'UPSTREAM_REQ_CONTENT_LENGTH_MISMATCH',
+  UND_ERR_HEADERS_OVERFLOW: 'UPSTREAM_BAD_RESPONSE',
+  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'UPSTREAM_BAD_RESPONSE',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'UPSTREAM_BAD_RESPONSE',
+  // A header value undici refuses (a token with a line break, say): the request was never sent.
+  UND_ERR_INVALID_ARG: 'UPSTREAM_BAD_REQUEST'
+}
+
+function fromUndici (err: Error): Error {
+  // undici's HTTPParserError (garbage status line, not HTTP at all) carries no code, only its name.
+  if (err.name === 'HTTPParserError') return new UpstreamError('UPSTREAM_BAD_RESPONSE', err.message)
+  const code = FROM_UNDICI[(err as { code?: string }).code ?? '']
+  return code === undefined ? err : new UpstreamError(code, err.message)
+}
+
+/** undici's Pool behind the same interface: raw header buffers become latin1 strings, errors get the own client's codes. */
 function undiciTransport (pool: Pool): Transport {
   return {
     dispatch (req: UpstreamRequest, handler: UpstreamHandler): void {
@@ -72,7 +93,7 @@ function undiciTransport (pool: Pool): Transport {
         onHeaders: (status, raw, resume) => handler.onHeaders(status, (raw ?? []).map((b) => b.toString('latin1')), resume),
         onData: (chunk) => handler.onData(chunk),
         onComplete: () => { handler.onComplete() },
-        onError: (err) => { handler.onError(err) }
+        onError: (err) => { handler.onError(fromUndici(err)) }
       }
       pool.dispatch({ path: req.path, method: req.method as 'GET', headers: req.headers, body: req.body, headersTimeout: req.headersTimeout }, h)
     },
@@ -84,14 +105,11 @@ function undiciTransport (pool: Pool): Transport {
 /** Maps an upstream failure to the reason the client sees (502 or 504). */
 export function upstreamFailureReason (err: unknown): ReasonId {
   const code = (err as { code?: string } | null)?.code ?? ''
-  if (code === 'UPSTREAM_CONNECT_TIMEOUT' || code === 'UPSTREAM_HEADERS_TIMEOUT' || code === 'UPSTREAM_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'upstream_timeout'
-  if (code === 'UPSTREAM_BAD_RESPONSE') return 'upstream_bad_response'
+  if (code === 'UPSTREAM_CONNECT_TIMEOUT' || code === 'UPSTREAM_HEADERS_TIMEOUT' || code === 'UPSTREAM_BODY_TIMEOUT') return 'upstream_timeout'
+  // Unparseable (llhttp's HPE_* codes), oversize or short responses.
+  if (code === 'UPSTREAM_BAD_RESPONSE' || code.startsWith('HPE_')) return 'upstream_bad_response'
   // A header value or target that would split the request head (a token with a line break, say).
   if (code === 'UPSTREAM_BAD_REQUEST') return 'internal_error'
-  // undici's HTTPParserError (garbage status line, not HTTP at all) carries no code, only its name.
-  if (code.startsWith('HPE_') || (err as Error | null)?.name === 'HTTPParserError' || code === 'UND_ERR_HEADERS_OVERFLOW' ||
-    code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'upstream_bad_response'
   return 'upstream_unreachable'
 }
 
