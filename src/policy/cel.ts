@@ -16,11 +16,15 @@
 // named lists) become IpSets, so the hot path only evaluates.
 import { Environment, ParseError } from '@marcbachmann/cel-js'
 import { RE2JS } from 're2js'
+import { children, CompiledPattern, isNode, isStringLiteral, PREFIX, ZoneConst, type Node } from './ast.js'
+import { compileClosure, type Closure } from './compiled.js'
 import { IpSet, parseCidr, parseIp, type Cidr } from './ip.js'
 import {
-  civilFields, dayOfWeekOf, hoursOf, millisecondsOf, minutesOf, pinZone, resolveZone, secondsOf,
-  UTC_ZONE, type Zone
+  civilFields, dayOfWeekOf, fieldOf, hoursOf, instant, pinZone, resolveZone, TIMESTAMP_ACCESSORS,
+  UTC_ZONE, type Field, type Zone
 } from './time.js'
+
+export { CompiledPattern, ZoneConst } from './ast.js'
 
 // ---------- limits ----------
 
@@ -40,51 +44,12 @@ export const LIMITS = Object.freeze({
   maxComprehensionNesting: 1
 })
 
-// ---------- types of folded constants ----------
-
-/** A compiled `matches()` pattern (RE2 semantics: linear time, no backreferences/lookaround). */
-export class CompiledPattern {
-  constructor (readonly re: ReturnType<typeof RE2JS.compile>) {}
-}
-
-/** A zone literal resolved at load. */
-export class ZoneConst {
-  constructor (readonly zone: Zone) {}
-}
-
 const TS = 'google.protobuf.Timestamp'
 const DUR = 'google.protobuf.Duration'
-const PREFIX = 'tg__'
 
 // ---------- runtime helpers ----------
 
-type Field = 'getFullYear' | 'getMonth' | 'getDate' | 'getDayOfMonth' | 'getDayOfYear' | 'getDayOfWeek' |
-  'getHours' | 'getMinutes' | 'getSeconds' | 'getMilliseconds'
-
-const TIMESTAMP_ACCESSORS: readonly Field[] = ['getFullYear', 'getMonth', 'getDate', 'getDayOfMonth', 'getDayOfYear',
-  'getDayOfWeek', 'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds']
 const DURATION_ACCESSORS = new Set(['getHours', 'getMinutes', 'getSeconds', 'getMilliseconds'])
-
-function fieldOf (field: Field, local: number): number {
-  switch (field) {
-    case 'getHours': return hoursOf(local)
-    case 'getDayOfWeek': return dayOfWeekOf(local)
-    case 'getMinutes': return minutesOf(local)
-    case 'getSeconds': return secondsOf(local)
-    case 'getMilliseconds': return millisecondsOf(local)
-    case 'getFullYear': return civilFields(local).year
-    case 'getMonth': return civilFields(local).month
-    case 'getDate': return civilFields(local).date
-    case 'getDayOfMonth': return civilFields(local).date - 1
-    case 'getDayOfYear': return civilFields(local).dayOfYear
-  }
-}
-
-function instant (d: Date): number {
-  const t = d.getTime()
-  if (Number.isNaN(t)) throw new RangeError('invalid timestamp')
-  return t
-}
 
 function accessor (field: Field, zone: Zone): (d: Date) => bigint {
   // Specialise the hot fields so the common case is a closure call and some arithmetic.
@@ -237,31 +202,7 @@ function buildEnvironment (): Environment {
 
 const env = buildEnvironment()
 
-// ---------- the AST as cel-js builds it ----------
-
-interface Node {
-  op: string
-  args: unknown
-  pos: number
-  start: number
-  end: number
-  meta?: { alternate?: unknown }
-}
-
-function isNode (x: unknown): x is Node {
-  return typeof x === 'object' && x !== null && typeof (x as Node).op === 'string' && typeof (x as Node).pos === 'number'
-}
-
-function children (n: Node): Node[] {
-  if (n.op === 'value' || n.op === 'id') return []
-  const out: Node[] = []
-  const visit = (x: unknown): void => {
-    if (isNode(x)) out.push(x)
-    else if (Array.isArray(x)) for (const y of x) visit(y)
-  }
-  visit(n.args)
-  return out
-}
+// ---------- the AST ----------
 
 function valueNode (value: unknown, at: Node): Node {
   const n = env.parse('""').ast as unknown as Node
@@ -270,10 +211,6 @@ function valueNode (value: unknown, at: Node): Node {
   n.start = at.start
   n.end = at.end
   return n
-}
-
-function isStringLiteral (n: unknown): n is Node & { args: string } {
-  return isNode(n) && n.op === 'value' && typeof n.args === 'string'
 }
 
 // ---------- compile ----------
@@ -312,8 +249,14 @@ export interface ConditionReads {
 export interface CompiledCondition {
   readonly source: string
   readonly reads: ConditionReads
-  /** Evaluates; throws on evaluation errors (the caller denies). */
+  /** Evaluates with cel-js; throws on evaluation errors (the caller denies). */
   evaluate (activation: { request: unknown, principal: unknown }): unknown
+  /**
+   * The same condition as a closure over the request's facts (compiled.ts), when every part of it
+   * is in the compiled subset; the engine then never builds an activation. Throws on evaluation
+   * errors like `evaluate`.
+   */
+  readonly closure?: Closure<boolean>
 }
 
 const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
@@ -446,10 +389,12 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
   if (checked.type !== 'bool') throw errorAt(src, 0, `condition must evaluate to bool, not ${publicName(String(checked.type))}`)
 
   const evaluate = parsed as unknown as (ctx: unknown) => unknown
+  const closure = compileClosure(root)
   return {
     source: src,
     reads: { request: reads.request, principal: reads.principal, timeResolutionMs: reads.timeResolutionMs },
-    evaluate: (activation) => evaluate(activation)
+    evaluate: (activation) => evaluate(activation),
+    ...(closure !== undefined ? { closure } : {})
   }
 }
 

@@ -6,6 +6,7 @@
 // pipeline audit-logs it). Any evaluation error denies (`policy_error`).
 import { ConfigError } from '../errors.js'
 import { compileCondition, ConditionError, type CompiledCondition, type CompileOptions } from './cel.js'
+import { userAgentOf } from './compiled.js'
 import type { Decision, Principal, PolicyRuleConfig, Privacy, RequestFacts } from './types.js'
 
 export * from './types.js'
@@ -94,7 +95,7 @@ const EMPTY_HEADERS: Record<string, string> = Object.freeze(Object.create(null))
 export function requestVariable (facts: RequestFacts, withHeaders: boolean): Record<string, unknown> {
   return {
     ip: facts.ip,
-    user_agent: facts.userAgent.length > 255 ? facts.userAgent.slice(0, 255) : facts.userAgent,
+    user_agent: userAgentOf(facts),
     time: facts.time,
     method: facts.method,
     path: facts.path,
@@ -166,10 +167,15 @@ export function compileContainerPolicy (
         let failed: Decision | undefined
         for (const r of compiled) {
           if (!matches(r, key)) continue
-          if (r.condition === undefined) return r.granted
-          activation ??= { request: requestVariable(facts, withHeaders), principal }
+          const condition = r.condition
+          if (condition === undefined) return r.granted
           try {
-            if (r.condition.evaluate(activation) === true) return r.granted
+            if (condition.closure !== undefined) {
+              if (condition.closure(facts, principal)) return r.granted
+              continue
+            }
+            activation ??= { request: requestVariable(facts, withHeaders), principal }
+            if (condition.evaluate(activation) === true) return r.granted
           } catch {
             failed ??= r.failed
           }
@@ -207,7 +213,8 @@ export function compileContainerPolicy (
           continue
         }
         try {
-          const v = r.condition.evaluate(activation)
+          // The same path as decide(): the closure when the condition has one.
+          const v = r.condition.closure !== undefined ? r.condition.closure(facts, principal) : r.condition.evaluate(activation)
           outcomes.push({ ...base, outcome: v === true ? 'granted' : 'false' })
           if (v === true) decision ??= r.granted
         } catch (err) {

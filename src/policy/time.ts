@@ -81,6 +81,36 @@ export function millisecondsOf (local: number): number { return mod(local, MS_PE
 /** 0 = Sunday; 1970-01-01 was a Thursday. */
 export function dayOfWeekOf (local: number): number { return mod(Math.floor(local / MS_PER_DAY) + 4, 7) }
 
+/** The CEL timestamp accessors. */
+export type Field = 'getFullYear' | 'getMonth' | 'getDate' | 'getDayOfMonth' | 'getDayOfYear' | 'getDayOfWeek' |
+  'getHours' | 'getMinutes' | 'getSeconds' | 'getMilliseconds'
+
+export const TIMESTAMP_ACCESSORS: readonly Field[] = ['getFullYear', 'getMonth', 'getDate', 'getDayOfMonth', 'getDayOfYear',
+  'getDayOfWeek', 'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds']
+
+/** The value of one accessor (cel-spec bases) at local wall-clock ms `local`. */
+export function fieldOf (field: Field, local: number): number {
+  switch (field) {
+    case 'getHours': return hoursOf(local)
+    case 'getDayOfWeek': return dayOfWeekOf(local)
+    case 'getMinutes': return minutesOf(local)
+    case 'getSeconds': return secondsOf(local)
+    case 'getMilliseconds': return millisecondsOf(local)
+    case 'getFullYear': return civilFields(local).year
+    case 'getMonth': return civilFields(local).month
+    case 'getDate': return civilFields(local).date
+    case 'getDayOfMonth': return civilFields(local).date - 1
+    case 'getDayOfYear': return civilFields(local).dayOfYear
+  }
+}
+
+/** Epoch ms of a timestamp; an invalid Date is an evaluation error. */
+export function instant (d: Date): number {
+  const t = d.getTime()
+  if (Number.isNaN(t)) throw new RangeError('invalid timestamp')
+  return t
+}
+
 export function civilFields (local: number): CivilFields {
   const days = Math.floor(local / MS_PER_DAY)
   const [year, month, date] = civilFromDays(days)
