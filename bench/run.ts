@@ -26,7 +26,7 @@ import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
-import { freePort, start, waitForPort, rssOf, cpuMsOf, type Proc } from './lib/procs.js'
+import { freePort, freePorts, start, waitForPort, rssOf, cpuMsOf, type Proc } from './lib/procs.js'
 import { writePki, writeGatewayConfig, maxLiteralCidrs, CLIENT_HEADERS, SEED_CONDITION, type GatewayShape, type Pki } from './lib/configs.js'
 import type { LoadOptions, LoadResult } from './lib/load.js'
 import { summarize, renderTable, renderSvg, renderMarkdown, type BenchReport, type Sample, type SoakReport } from './lib/report.js'
@@ -96,7 +96,7 @@ async function startServer (name: string, script: string, env: NodeJS.ProcessEnv
 interface Tollgate { proc: Proc, http: string, https: string, log: string }
 
 async function startTollgate (name: string, dir: string, pki: Pki, upstreamPort: number, shape: GatewayShape, extraNodeArgs: string[] = [], checkout = root): Promise<Tollgate> {
-  const [http, https] = [await freePort(), await freePort()]
+  const [http, https] = await freePorts(2)
   const cfg = writeGatewayConfig(dir, name, pki, { http, https, upstream: upstreamPort }, { upstream: UPSTREAM_OVERRIDES, ...shape })
   const log = args['access-log'] === 'null' ? '/dev/null' : join(dir, `${name}.access.log`)
   const fd = openSync(log, 'a')

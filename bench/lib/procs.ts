@@ -17,14 +17,19 @@ export interface Proc {
 
 /** A free loopback port (bound to 0, read back, closed). */
 export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
+  return (await freePorts(1))[0]
+}
+
+/** `n` distinct free loopback ports: all are held open until every one is known, then closed. */
+export async function freePorts (n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, async () => await new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
     const s = createServer()
     s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
+    s.listen(0, '127.0.0.1', () => resolve(s))
+  })))
+  const ports = servers.map((s) => (s.address() as AddressInfo).port)
+  await Promise.all(servers.map(async (s) => await new Promise((resolve) => s.close(resolve))))
+  return ports
 }
 
 export interface StartOptions {
