@@ -167,7 +167,7 @@ function evalCommand (args: string[], io: PolicyIo): number {
   let result: unknown
   try {
     // The gateway's own path: the compiled closure when the condition has one, cel-js otherwise.
-    result = condition.closure !== undefined ? condition.closure(facts, principal) : condition.evaluate({ request: requestVariable(facts, true), principal })
+    result = condition.closure?.(facts, principal) ?? condition.evaluate({ request: requestVariable(facts, true), principal })
   } catch (err) {
     const msg = ((err as { summary?: string }).summary ?? (err as Error).message ?? String(err)).split('\n')[0].replaceAll('tg__', '')
     io.stdout.write(`deny: the condition failed to evaluate (reason policy_error): ${msg}\n`)

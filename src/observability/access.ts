@@ -107,7 +107,8 @@ export function jsonString (s: string): string {
 
 /**
  * String(round(ms)) — milliseconds to two decimals, printed as JavaScript prints that number — from
- * integer parts: formatting a double costs more than the rest of the line's numbers together.
+ * integer parts, without the shortest-round-trip formatting of a double (test/ops/access-line.test.ts
+ * holds the two to the same output).
  */
 export function centis (ms: number): string {
   const n = Math.round(ms * 100)

@@ -24,8 +24,6 @@ import {
   UTC_ZONE, type Field, type Zone
 } from './time.js'
 
-export { CompiledPattern, ZoneConst } from './ast.js'
-
 // ---------- limits ----------
 
 export const LIMITS = Object.freeze({

@@ -91,6 +91,7 @@ function bool (n: Node): Closure<boolean> | undefined {
       return (f, pr) => members.has(s(f, pr))
     }
     case 'rcall': {
+      if (!Array.isArray(n.args)) return undefined
       const [name, receiver, args] = n.args as [unknown, unknown, unknown]
       if (name !== 'contains' && name !== 'startsWith' && name !== 'endsWith') return undefined
       if (!isNode(receiver) || !Array.isArray(args) || args.length !== 1 || !isNode(args[0])) return undefined
@@ -102,6 +103,7 @@ function bool (n: Node): Closure<boolean> | undefined {
       return (f, p) => s(f, p).endsWith(x(f, p))
     }
     case 'call': {
+      if (!Array.isArray(n.args)) return undefined
       const [name, args] = n.args as [unknown, unknown]
       if (name !== `${PREFIX}inIpSet` || !Array.isArray(args) || args.length !== 2 || !isNode(args[0]) || !isNode(args[1])) return undefined
       const ip = str(args[0])
@@ -194,7 +196,7 @@ function int (n: Node): Closure<number> | undefined {
     const neg = v === 0 ? 0 : -v
     return () => neg
   }
-  if (n.op !== 'rcall') return undefined
+  if (n.op !== 'rcall' || !Array.isArray(n.args)) return undefined
   const [name, receiver, args] = n.args as [unknown, unknown, unknown]
   if (typeof name !== 'string' || !name.startsWith(PREFIX) || !Array.isArray(args) || !isRequestTime(receiver)) return undefined
   const field = name.slice(PREFIX.length) as Field

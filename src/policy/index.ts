@@ -170,12 +170,10 @@ export function compileContainerPolicy (
           const condition = r.condition
           if (condition === undefined) return r.granted
           try {
-            if (condition.closure !== undefined) {
-              if (condition.closure(facts, principal)) return r.granted
-              continue
-            }
-            activation ??= { request: requestVariable(facts, withHeaders), principal }
-            if (condition.evaluate(activation) === true) return r.granted
+            // The compiled closure when the condition has one (no activation built), cel-js otherwise.
+            const value = condition.closure?.(facts, principal) ??
+              condition.evaluate(activation ??= { request: requestVariable(facts, withHeaders), principal })
+            if (value === true) return r.granted
           } catch {
             failed ??= r.failed
           }
@@ -214,7 +212,7 @@ export function compileContainerPolicy (
         }
         try {
           // The same path as decide(): the closure when the condition has one.
-          const v = r.condition.closure !== undefined ? r.condition.closure(facts, principal) : r.condition.evaluate(activation)
+          const v = r.condition.closure?.(facts, principal) ?? r.condition.evaluate(activation)
           outcomes.push({ ...base, outcome: v === true ? 'granted' : 'false' })
           if (v === true) decision ??= r.granted
         } catch (err) {
