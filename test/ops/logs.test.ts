@@ -1,13 +1,16 @@
 // Access and decision logs: request ids, and no credential or token in any line, whatever happens.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
+import { spawn } from 'node:child_process'
+import { request } from 'undici'
 import { startGateway, registerSecretValue, assertNoSecretInLogs, type TestGateway } from '../helpers/gateway.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { loadConfig } from '../../src/config/load.js'
-import { eventually } from './helpers.js'
+import { ROOT, BIN } from '../helpers/root.js'
+import { eventually, serveSetup, writeServeConfig } from './helpers.js'
 
 const rnd = (): string => Math.random().toString(36).slice(2)
 const TOKEN = 'upstream-token-' + rnd()
@@ -129,6 +132,74 @@ describe('no log line carries a credential or a token', () => {
       assert.equal(decision?.credentialInjected, false)
     } finally {
       await gw.close()
+      await up.close()
+    }
+  })
+})
+
+describe('stdout as a file', () => {
+  /** What the logger decides for the stdout a child is given. */
+  async function decides (stdout: 'pipe' | number): Promise<boolean> {
+    const logger = join(ROOT, 'dist', 'src', 'observability', 'logger.js')
+    const child = spawn(process.execPath, ['--input-type=module', '-e',
+      `import { stdoutIsFile } from ${JSON.stringify(logger)}; process.stderr.write(String(stdoutIsFile()))`],
+    { stdio: ['ignore', stdout, 'pipe'] })
+    let err = ''
+    child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+    await new Promise((resolve) => child.once('exit', resolve))
+    assert.match(err, /^(true|false)$/)
+    return err === 'true'
+  }
+
+  test('a regular file or /dev/null is written from the main thread; a pipe (a log collector) is not', async () => {
+    const dir = serveSetup().dir
+    const file = openSync(join(dir, 'out.log'), 'w')
+    const devnull = openSync('/dev/null', 'w')
+    try {
+      assert.equal(await decides(file), true)
+      assert.equal(await decides(devnull), true)
+      assert.equal(await decides('pipe'), false)
+    } finally {
+      closeSync(file)
+      closeSync(devnull)
+    }
+  })
+
+  test('access lines written to a file stdout: there within a second while idle, every one of them at exit', { timeout: 30_000 }, async () => {
+    const up = await startUpstream({ tls: false })
+    const s = serveSetup()
+    writeServeConfig(s, { hello: { upstream: up.url, match: { path: '/hello' }, token: '${env:LOG_TOKEN}', privacy: 'public' } })
+    const logFile = join(s.dir, 'access.log')
+    const fd = openSync(logFile, 'w')
+    const child = spawn(process.execPath, [BIN, 'serve', '--config', s.file], { env: { ...process.env, LOG_TOKEN: TOKEN }, stdio: ['ignore', fd, 'pipe'] })
+    closeSync(fd)
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    const lines = (): Array<Record<string, any>> => readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
+    try {
+      const started = await eventually(() => {
+        const l = lines().find((l) => l.msg === 'tollgate listening')
+        assert.ok(l)
+        return l
+      }, 5000)
+      const url = `http://127.0.0.1:${started.http.port as number}`
+      const get = async (path: string): Promise<number> => {
+        const r = await request(url + path)
+        await r.body.dump()
+        return r.statusCode
+      }
+      for (let i = 0; i < 20; i++) assert.equal(await get(`/hello/idle-${i}`), 200)
+      // Fewer than the write threshold: the periodic flush brings them while the gateway idles.
+      await eventually(() => assert.equal(lines().filter((l) => l.type === 'access').length, 20), 3000)
+      for (let i = 0; i < 5; i++) assert.equal(await get(`/hello/last-${i}`), 200)
+      child.kill('SIGTERM')
+      await exited
+      const all = lines()
+      assert.deepEqual(all.filter((l) => l.type === 'access').map((l) => l.path),
+        [...Array.from({ length: 20 }, (_, i) => `/hello/idle-${i}`), ...Array.from({ length: 5 }, (_, i) => `/hello/last-${i}`)])
+      assert.equal(all[all.length - 1].msg, 'drained; exiting')
+      assert.ok(!readFileSync(logFile, 'utf8').includes(TOKEN))
+    } finally {
+      child.kill('SIGKILL')
       await up.close()
     }
   })
