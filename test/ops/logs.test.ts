@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { request } from 'undici'
 import { startGateway, registerSecretValue, assertNoSecretInLogs, type TestGateway } from '../helpers/gateway.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
@@ -165,15 +165,37 @@ describe('stdout as a file', () => {
     }
   })
 
-  test('access lines written to a file stdout: there within a second while idle, every one of them at exit', { timeout: 30_000 }, async () => {
+  /** `tollgate serve` with its stdout on `stdout`, one public container on a fresh upstream. */
+  async function serveTo (stdout: 'pipe' | number, server: Record<string, unknown> = {}): Promise<{ child: ChildProcess, exited: Promise<number | null>, stderr: () => string, up: Upstream }> {
     const up = await startUpstream({ tls: false })
     const s = serveSetup()
-    writeServeConfig(s, { hello: { upstream: up.url, match: { path: '/hello' }, token: '${env:LOG_TOKEN}', privacy: 'public' } })
-    const logFile = join(s.dir, 'access.log')
+    writeServeConfig(s, { hello: { upstream: up.url, match: { path: '/hello' }, token: '${env:LOG_TOKEN}', privacy: 'public' } }, server)
+    const child = spawn(process.execPath, [BIN, 'serve', '--config', s.file], { env: { ...process.env, LOG_TOKEN: TOKEN }, stdio: ['ignore', stdout, 'pipe'] })
+    let err = ''
+    child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    return { child, exited, stderr: () => err, up }
+  }
+
+  const freePort = async (): Promise<number> => {
+    const probe = createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise<void>((resolve) => probe.close(() => resolve()))
+    return port
+  }
+
+  const get = async (url: string): Promise<number> => {
+    const r = await request(url)
+    await r.body.dump()
+    return r.statusCode
+  }
+
+  test('access lines written to a file stdout: there within a second while idle, every one of them at exit', { timeout: 30_000 }, async () => {
+    const logFile = join(serveSetup().dir, 'access.log')
     const fd = openSync(logFile, 'w')
-    const child = spawn(process.execPath, [BIN, 'serve', '--config', s.file], { env: { ...process.env, LOG_TOKEN: TOKEN }, stdio: ['ignore', fd, 'pipe'] })
+    const { child, exited, up } = await serveTo(fd)
     closeSync(fd)
-    const exited = new Promise((resolve) => child.once('exit', resolve))
     const lines = (): Array<Record<string, any>> => readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
     try {
       const started = await eventually(() => {
@@ -182,22 +204,65 @@ describe('stdout as a file', () => {
         return l
       }, 5000)
       const url = `http://127.0.0.1:${started.http.port as number}`
-      const get = async (path: string): Promise<number> => {
-        const r = await request(url + path)
-        await r.body.dump()
-        return r.statusCode
-      }
-      for (let i = 0; i < 20; i++) assert.equal(await get(`/hello/idle-${i}`), 200)
+      for (let i = 0; i < 20; i++) assert.equal(await get(`${url}/hello/idle-${i}`), 200)
       // Fewer than the write threshold: the periodic flush brings them while the gateway idles.
       await eventually(() => assert.equal(lines().filter((l) => l.type === 'access').length, 20), 3000)
-      for (let i = 0; i < 5; i++) assert.equal(await get(`/hello/last-${i}`), 200)
+      for (let i = 0; i < 5; i++) assert.equal(await get(`${url}/hello/last-${i}`), 200)
       child.kill('SIGTERM')
-      await exited
+      assert.equal(await exited, 0)
       const all = lines()
       assert.deepEqual(all.filter((l) => l.type === 'access').map((l) => l.path),
         [...Array.from({ length: 20 }, (_, i) => `/hello/idle-${i}`), ...Array.from({ length: 5 }, (_, i) => `/hello/last-${i}`)])
       assert.equal(all[all.length - 1].msg, 'drained; exiting')
       assert.ok(!readFileSync(logFile, 'utf8').includes(TOKEN))
+    } finally {
+      child.kill('SIGKILL')
+      await up.close()
+    }
+  })
+
+  test('a full disk under the log (ENOSPC on stdout) never stops the gateway: requests served, the loss told on stderr, a clean exit', { timeout: 30_000 }, async () => {
+    // Its startup line is lost too, so the plain listener gets a port chosen here.
+    const httpPort = await freePort()
+    const full = openSync('/dev/full', 'w')
+    const { child, exited, stderr, up } = await serveTo(full, { listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: httpPort } } })
+    closeSync(full)
+    try {
+      await eventually(async () => assert.equal(await get(`http://127.0.0.1:${httpPort}/hello/ready`), 200), 10_000)
+      let served = 0
+      for (let i = 0; i < 300; i++) {
+        if (await get(`http://127.0.0.1:${httpPort}/hello/${i}`) === 200) served++
+      }
+      assert.equal(served, 300, 'every request was answered while the log could not be written')
+      await eventually(() => assert.match(stderr(), /writing the log to stdout failed \(ENOSPC\)/), 3000)
+      assert.ok(!stderr().includes(TOKEN))
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
+    } finally {
+      child.kill('SIGKILL')
+      await up.close()
+    }
+  })
+
+  test('a log reader that goes away (EPIPE on stdout) never stops the gateway', { timeout: 30_000 }, async () => {
+    const { child, exited, up } = await serveTo('pipe')
+    try {
+      let text = ''
+      const started = await new Promise<Record<string, any>>((resolve, reject) => {
+        child.stdout?.on('data', (d: Buffer) => {
+          text += d.toString()
+          const line = text.split('\n').find((l) => l.includes('"tollgate listening"'))
+          if (line !== undefined) resolve(JSON.parse(line))
+        })
+        child.once('exit', () => reject(new Error('tollgate exited')))
+      })
+      child.stdout?.destroy() // the collector is gone: the next write gets EPIPE
+      const url = `http://127.0.0.1:${started.http.port as number}`
+      for (let i = 0; i < 300; i++) assert.equal(await get(`${url}/hello/${i}`), 200)
+      await new Promise((resolve) => setTimeout(resolve, 1200)) // past a periodic flush
+      for (let i = 0; i < 50; i++) assert.equal(await get(`${url}/hello/after-${i}`), 200)
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
     } finally {
       child.kill('SIGKILL')
       await up.close()
