@@ -198,6 +198,8 @@ async function main (): Promise<void> {
       targets.push({ id: 'floor', label: 'node:http + undici stream, nothing else', group: 'main', url: `http://127.0.0.1:${floor.port}/hello/bench`, proc: floor.proc, headers })
       const floorClient = await startServer('floor-client', 'servers/floor-client.js', { UPSTREAM: upstreamUrl })
       targets.push({ id: 'floor-client', label: 'node:http + tollgate\'s client, nothing else', group: 'main', url: `http://127.0.0.1:${floorClient.port}/hello/bench`, proc: floorClient.proc, headers })
+      const floorNet = await startServer('floor-net', 'servers/floor-net.js', { UPSTREAM: upstreamUrl })
+      targets.push({ id: 'floor-net', label: 'node:net + llhttp + tollgate\'s client, nothing else', group: 'main', url: `http://127.0.0.1:${floorNet.port}/hello/bench`, proc: floorNet.proc, headers })
       const hello = await startServer('hello', 'servers/hello.js', {})
       targets.push({ id: 'hello', label: 'node:http hello (no forwarding)', group: 'main', url: `http://127.0.0.1:${hello.port}/hello/bench`, proc: hello.proc, headers })
       targets.push({ id: 'direct', label: 'direct to upstream', group: 'main', url: `${upstreamUrl}/hello/bench`, proc: upstream.proc, headers: { ...headers, 'x-auth-token': TOKEN } })

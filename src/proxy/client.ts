@@ -76,6 +76,7 @@ export class UpstreamError extends Error {
 
 interface ParserBinding {
   new (): NativeParser
+  REQUEST: number
   RESPONSE: number
   kOnMessageBegin: number
   kOnHeaders: number
