@@ -112,7 +112,9 @@ export function jsonString (s: string): string {
  */
 export function centis (ms: number): string {
   const n = Math.round(ms * 100)
-  if (!Number.isSafeInteger(n) || n < 0) return String(n / 100)
+  // From 1e13 ms up, doubles are too coarse for two decimals to be the shortest form (7.2e13 ms
+  // prints as …554.6, not …554.59): String() decides there.
+  if (!Number.isSafeInteger(n) || n < 0 || n >= 1e15) return String(n / 100)
   const whole = Math.floor(n / 100)
   const frac = n - whole * 100
   if (frac === 0) return String(whole)
