@@ -138,7 +138,7 @@ const PIPE_BUF = 4096
 /**
  * True when stdout is a regular file or a character device other than a terminal (/dev/null). The
  * thread-pool hand-off of an async write cost ~9 µs a request at load on 2 cores, measured in place
- * against synchronous writes of the same batches (bench/README.md, "Access log").
+ * against synchronous writes of the same batches (bench/README.md, "What was tuned").
  */
 export function stdoutIsFile (): boolean {
   try {
