@@ -5,18 +5,8 @@
 //
 //   PORT=… UPSTREAM=http://127.0.0.1:… BENCH_TOKEN=… node dist/bench/servers/floor-client.js
 import { createServer, type ServerResponse } from 'node:http'
-import { createClient, type UpstreamHandler } from '../../src/proxy/client.js'
-
-const origin = new URL(process.env.UPSTREAM ?? '')
-const token = process.env.BENCH_TOKEN ?? ''
-const client = createClient({
-  origin,
-  connections: 64,
-  connectTimeout: 5000,
-  bodyTimeout: 30_000,
-  keepAliveTimeout: 4000,
-  maxResponseHeaderSize: 16384
-})
+import type { UpstreamHandler } from '../../src/proxy/client.js'
+import { client, upstreamHeaders } from '../lib/floor.js'
 
 function handler (res: ServerResponse): UpstreamHandler {
   let resume = (): void => {}
@@ -46,13 +36,7 @@ function handler (res: ServerResponse): UpstreamHandler {
 }
 
 const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-  const headers: string[] = ['host', origin.host, 'x-auth-token', token]
-  const raw = req.rawHeaders
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i].toLowerCase()
-    if (k !== 'host' && k !== 'connection') headers.push(k, raw[i + 1])
-  }
-  client.dispatch({ method: req.method ?? 'GET', path: req.url ?? '/', headers, body: null, headersTimeout: 30_000 }, handler(res))
+  client.dispatch({ method: req.method ?? 'GET', path: req.url ?? '/', headers: upstreamHeaders(req.rawHeaders), body: null, headersTimeout: 30_000 }, handler(res))
 })
 server.listen(Number(process.env.PORT), '127.0.0.1')
 process.once('SIGTERM', () => { server.closeAllConnections(); server.close(() => { client.close().then(() => process.exit(0), () => process.exit(1)) }) })

@@ -12,29 +12,15 @@
 import { createServer, type Socket } from 'node:net'
 import { STATUS_CODES } from 'node:http'
 import { createRequire } from 'node:module'
-import { createClient, nativeParser } from '../../src/proxy/client.js'
+import { nativeParser } from '../../src/proxy/client.js'
+import { client, upstreamHeaders } from '../lib/floor.js'
 
 const P = nativeParser
 if (P === undefined) throw new Error('this Node exposes no llhttp binding')
 const { methods } = createRequire(import.meta.url)('_http_common') as { methods: string[] }
-const origin = new URL(process.env.UPSTREAM ?? '')
-const token = process.env.BENCH_TOKEN ?? ''
-const client = createClient({
-  origin,
-  connections: 64,
-  connectTimeout: 5000,
-  bodyTimeout: 30_000,
-  keepAliveTimeout: 4000,
-  maxResponseHeaderSize: 16384
-})
 
 function serve (socket: Socket, method: string, url: string, raw: string[]): void {
-  const headers: string[] = ['host', origin.host, 'x-auth-token', token]
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i].toLowerCase()
-    if (k !== 'host' && k !== 'connection') headers.push(k, raw[i + 1])
-  }
-  client.dispatch({ method, path: url, headers, body: null, headersTimeout: 30_000 }, {
+  client.dispatch({ method, path: url, headers: upstreamHeaders(raw), body: null, headersTimeout: 30_000 }, {
     onConnect () {},
     onHeaders (status, rawRes) {
       // Head and body leave in one write: the socket is corked until the response is complete.
