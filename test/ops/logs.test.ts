@@ -245,7 +245,7 @@ describe('stdout as a file', () => {
   })
 
   test('a log reader that goes away (EPIPE on stdout) never stops the gateway', { timeout: 30_000 }, async () => {
-    const { child, exited, up } = await serveTo('pipe')
+    const { child, exited, stderr, up } = await serveTo('pipe')
     try {
       let text = ''
       const started = await new Promise<Record<string, any>>((resolve, reject) => {
@@ -261,6 +261,8 @@ describe('stdout as a file', () => {
       for (let i = 0; i < 300; i++) assert.equal(await get(`${url}/hello/${i}`), 200)
       await new Promise((resolve) => setTimeout(resolve, 1200)) // past a periodic flush
       for (let i = 0; i < 50; i++) assert.equal(await get(`${url}/hello/after-${i}`), 200)
+      // The writes did fail (the test is about them), and the loss was told.
+      await eventually(() => assert.match(stderr(), /writing the log to stdout failed \(EPIPE\)/), 3000)
       child.kill('SIGTERM')
       assert.equal(await exited, 0)
     } finally {
