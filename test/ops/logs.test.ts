@@ -137,7 +137,7 @@ describe('no log line carries a credential or a token', () => {
   })
 })
 
-describe('stdout as a file', () => {
+describe('where the log is written, and a log write that fails', () => {
   /** What the logger decides for the stdout a child is given. */
   async function decides (stdout: 'pipe' | number): Promise<boolean> {
     const logger = join(ROOT, 'dist', 'src', 'observability', 'logger.js')
