@@ -9,7 +9,7 @@ import { request } from 'undici'
 import { startGateway, registerSecretValue, assertNoSecretInLogs, type TestGateway } from '../helpers/gateway.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { loadConfig } from '../../src/config/load.js'
-import { ROOT, BIN } from '../helpers/root.js'
+import { BIN } from '../helpers/root.js'
 import { eventually, serveSetup, writeServeConfig } from './helpers.js'
 
 const rnd = (): string => Math.random().toString(36).slice(2)
@@ -138,43 +138,36 @@ describe('no log line carries a credential or a token', () => {
 })
 
 describe('where the log is written, and a log write that fails', () => {
-  /** What the logger decides for the stdout a child is given. */
-  async function decides (stdout: 'pipe' | number): Promise<boolean> {
-    const logger = join(ROOT, 'dist', 'src', 'observability', 'logger.js')
-    const child = spawn(process.execPath, ['--input-type=module', '-e',
-      `import { stdoutIsFile } from ${JSON.stringify(logger)}; process.stderr.write(String(stdoutIsFile()))`],
-    { stdio: ['ignore', stdout, 'pipe'] })
-    let err = ''
-    child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
-    await new Promise((resolve) => child.once('exit', resolve))
-    assert.match(err, /^(true|false)$/)
-    return err === 'true'
-  }
-
-  test('a regular file or /dev/null is written from the main thread; a pipe (a log collector) is not', async () => {
-    const dir = serveSetup().dir
-    const file = openSync(join(dir, 'out.log'), 'w')
-    const devnull = openSync('/dev/null', 'w')
-    try {
-      assert.equal(await decides(file), true)
-      assert.equal(await decides(devnull), true)
-      assert.equal(await decides('pipe'), false)
-    } finally {
-      closeSync(file)
-      closeSync(devnull)
-    }
-  })
-
-  /** `tollgate serve` with its stdout on `stdout`, one public container on a fresh upstream. */
-  async function serveTo (stdout: 'pipe' | number, server: Record<string, unknown> = {}): Promise<{ child: ChildProcess, exited: Promise<number | null>, stderr: () => string, up: Upstream }> {
+  interface Served { child: ChildProcess, stderr: () => string, stop: () => Promise<number | null> }
+  /**
+   * Runs `body` against `tollgate serve` with its stdout on `stdout` (one public container on a fresh
+   * upstream). If the gateway exits before `body` stops it, the test fails at once, with its stderr.
+   */
+  async function withServe (stdout: 'pipe' | number, server: Record<string, unknown>, body: (g: Served) => Promise<void>): Promise<void> {
     const up = await startUpstream({ tls: false })
     const s = serveSetup()
     writeServeConfig(s, { hello: { upstream: up.url, match: { path: '/hello' }, token: '${env:LOG_TOKEN}', privacy: 'public' } }, server)
     const child = spawn(process.execPath, [BIN, 'serve', '--config', s.file], { env: { ...process.env, LOG_TOKEN: TOKEN }, stdio: ['ignore', stdout, 'pipe'] })
     let err = ''
     child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+    let stopping = false
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-    return { child, exited, stderr: () => err, up }
+    const early = exited.then(async (code) => {
+      if (!stopping) throw new Error(`tollgate exited (${String(code)}) before the test stopped it; stderr: ${err.slice(0, 500)}`)
+      return await new Promise<void>(() => {})
+    })
+    const stop = async (): Promise<number | null> => {
+      stopping = true
+      child.kill('SIGTERM')
+      return await exited
+    }
+    try {
+      await Promise.race([body({ child, stderr: () => err, stop }), early])
+    } finally {
+      stopping = true
+      child.kill('SIGKILL')
+      await up.close()
+    }
   }
 
   const freePort = async (): Promise<number> => {
@@ -186,7 +179,8 @@ describe('where the log is written, and a log write that fails', () => {
   }
 
   const get = async (url: string): Promise<number> => {
-    const r = await request(url)
+    // Short timeouts: a gateway that hangs fails the test in seconds, not after undici's 300 s.
+    const r = await request(url, { headersTimeout: 5000, bodyTimeout: 5000 })
     await r.body.dump()
     return r.statusCode
   }
@@ -194,10 +188,9 @@ describe('where the log is written, and a log write that fails', () => {
   test('access lines written to a file stdout: there within a second while idle, every one of them at exit', { timeout: 30_000 }, async () => {
     const logFile = join(serveSetup().dir, 'access.log')
     const fd = openSync(logFile, 'w')
-    const { child, exited, up } = await serveTo(fd)
-    closeSync(fd)
     const lines = (): Array<Record<string, any>> => readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
-    try {
+    await withServe(fd, {}, async ({ stop }) => {
+      closeSync(fd)
       const started = await eventually(() => {
         const l = lines().find((l) => l.msg === 'tollgate listening')
         assert.ok(l)
@@ -208,26 +201,21 @@ describe('where the log is written, and a log write that fails', () => {
       // Fewer than the write threshold: the periodic flush brings them while the gateway idles.
       await eventually(() => assert.equal(lines().filter((l) => l.type === 'access').length, 20), 3000)
       for (let i = 0; i < 5; i++) assert.equal(await get(`${url}/hello/last-${i}`), 200)
-      child.kill('SIGTERM')
-      assert.equal(await exited, 0)
+      assert.equal(await stop(), 0)
       const all = lines()
       assert.deepEqual(all.filter((l) => l.type === 'access').map((l) => l.path),
         [...Array.from({ length: 20 }, (_, i) => `/hello/idle-${i}`), ...Array.from({ length: 5 }, (_, i) => `/hello/last-${i}`)])
       assert.equal(all[all.length - 1].msg, 'drained; exiting')
       assert.ok(!readFileSync(logFile, 'utf8').includes(TOKEN))
-    } finally {
-      child.kill('SIGKILL')
-      await up.close()
-    }
+    })
   })
 
   test('a full disk under the log (ENOSPC on stdout) never stops the gateway: requests served, the loss told on stderr, a clean exit', { timeout: 30_000 }, async () => {
     // Its startup line is lost too, so the plain listener gets a port chosen here.
     const httpPort = await freePort()
     const full = openSync('/dev/full', 'w')
-    const { child, exited, stderr, up } = await serveTo(full, { listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: httpPort } } })
-    closeSync(full)
-    try {
+    await withServe(full, { listen: { https: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: httpPort } } }, async ({ stderr, stop }) => {
+      closeSync(full)
       await eventually(async () => assert.equal(await get(`http://127.0.0.1:${httpPort}/hello/ready`), 200), 10_000)
       let served = 0
       for (let i = 0; i < 300; i++) {
@@ -236,25 +224,19 @@ describe('where the log is written, and a log write that fails', () => {
       assert.equal(served, 300, 'every request was answered while the log could not be written')
       await eventually(() => assert.match(stderr(), /writing the log to stdout failed \(ENOSPC\)/), 3000)
       assert.ok(!stderr().includes(TOKEN))
-      child.kill('SIGTERM')
-      assert.equal(await exited, 0)
-    } finally {
-      child.kill('SIGKILL')
-      await up.close()
-    }
+      assert.equal(await stop(), 0)
+    })
   })
 
   test('a log reader that goes away (EPIPE on stdout) never stops the gateway', { timeout: 30_000 }, async () => {
-    const { child, exited, stderr, up } = await serveTo('pipe')
-    try {
+    await withServe('pipe', {}, async ({ child, stderr, stop }) => {
       let text = ''
-      const started = await new Promise<Record<string, any>>((resolve, reject) => {
+      const started = await new Promise<Record<string, any>>((resolve) => {
         child.stdout?.on('data', (d: Buffer) => {
           text += d.toString()
           const line = text.split('\n').find((l) => l.includes('"tollgate listening"'))
           if (line !== undefined) resolve(JSON.parse(line))
         })
-        child.once('exit', () => reject(new Error('tollgate exited')))
       })
       child.stdout?.destroy() // the collector is gone: the next write gets EPIPE
       const url = `http://127.0.0.1:${started.http.port as number}`
@@ -263,11 +245,7 @@ describe('where the log is written, and a log write that fails', () => {
       for (let i = 0; i < 50; i++) assert.equal(await get(`${url}/hello/after-${i}`), 200)
       // The writes did fail (the test is about them), and the loss was told.
       await eventually(() => assert.match(stderr(), /writing the log to stdout failed \(EPIPE\)/), 3000)
-      child.kill('SIGTERM')
-      assert.equal(await exited, 0)
-    } finally {
-      child.kill('SIGKILL')
-      await up.close()
-    }
+      assert.equal(await stop(), 0)
+    })
   })
 })
