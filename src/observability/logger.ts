@@ -59,19 +59,20 @@ function stdoutSink (): DestinationStream {
   dest.on('write', () => { failing = false })
   dest.on('error', (err: NodeJS.ErrnoException) => {
     failing = true
-    logWriteFailed(err)
+    linesDropped(`writing the log to stdout failed (${err.code ?? err.message})`)
   })
+  dest.on('drop', () => linesDropped('stdout is not keeping up with the log (16 MiB backlog)'))
   return coalesced(dest, limit)
 }
 
 let reportedAt = -Infinity
-/** A failed log write, told on stderr (never through the log itself): at most one line a minute. */
-function logWriteFailed (err: NodeJS.ErrnoException): void {
+/** Log lines lost, told on stderr (never through the log itself): at most one line a minute. */
+function linesDropped (why: string): void {
   const now = performance.now()
   if (now - reportedAt < 60_000) return
   reportedAt = now
   try {
-    writeSync(2, `tollgate: writing the log to stdout failed (${err.code ?? err.message}): log lines are being dropped; requests are still served\n`)
+    writeSync(2, `tollgate: ${why}: log lines are being dropped; requests are still served\n`)
   } catch {}
 }
 

@@ -25,13 +25,15 @@ test('the log backlog is bounded when stdout is never read', { timeout: 60_000 }
   child.stderr.on('data', (d) => {
     err += d
     // Measured: now let the pipe drain so the child's exit-time flush can finish.
-    if (err.includes('\n')) child.stdout.resume()
+    if (err.includes('"after"')) child.stdout.resume()
   })
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   assert.equal(code, 0, err)
   const { before, after } = JSON.parse(err.trim().split('\n').pop() ?? '{}') as { before: number, after: number }
   // ~100 MB of log lines were written; the backlog cap is 16 MiB.
   assert.ok(after - before < 64 * 1024 * 1024, `RSS grew by ${Math.round((after - before) / 1048576)} MiB`)
+  // The loss is not silent: stderr says it, once.
+  assert.equal(err.match(/stdout is not keeping up with the log \(16 MiB backlog\): log lines are being dropped/g)?.length, 1, err)
 })
 
 test('lines logged just before process.exit() are all written (the per-turn batch is flushed at exit)', { timeout: 60_000 }, async () => {
