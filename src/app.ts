@@ -1,31 +1,34 @@
 // buildApp(config): builds the listeners, the runtime and the admin endpoints. Never listens by
 // itself: `listen()` does, so tests bind port 0 and read the addresses back.
 import { readFileSync } from 'node:fs'
-import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo, Server } from 'node:net'
 import { createSecureContext } from 'node:tls'
 import type { LoadedConfig } from './config/load.js'
-import { TollgateError } from './errors.js'
+import { TollgateError, errnoCode } from './errors.js'
 import { buildRuntime, type Runtime } from './runtime.js'
-import { createHandler, reject, type Exchange, type Observer } from './pipeline.js'
+import { createHandler } from './pipeline.js'
+import type { ExchangeRecord, Observer } from './exchange.js'
 import { createObserver } from './observability/access.js'
 import { createLogger, type Logger } from './observability/logger.js'
 import { createMetrics, type Metrics } from './observability/metrics.js'
 import { createAdminServer } from './observability/admin.js'
 import { trackConnections, type ConnectionTracker } from './server/drain.js'
+import { guardConnections } from './server/guards.js'
+import { listenOn } from './server/listen.js'
+import { createRedirectHandler } from './server/redirect.js'
 import { createSecretResolver } from './secrets/index.js'
 import { authenticatorForConfig } from './credentials/index.js'
 import type { SecretResolver } from './secrets/types.js'
 import type { Authenticator } from './credentials/types.js'
-import { normalizeIp } from './identity/index.js'
 
 export interface AppOptions {
   logger?: Logger
   env?: NodeJS.ProcessEnv
   /** Extra observers of finished exchanges. */
-  sinks?: Array<(x: Exchange) => void>
+  sinks?: Array<(x: ExchangeRecord) => void>
   /** Where request, secret, reload and connection metrics go (default: a fresh registry). */
   metrics?: Metrics
   /** Serve server.admin (default true; cluster workers leave it to the primary). */
@@ -104,7 +107,7 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   // Node answers an Expect other than 100-continue with 417 and keeps the connection; the pipeline refuses it and closes.
   https.on('checkExpectation', httpsHandler)
   if (limits.maxRequestsPerSocket > 0) (https as unknown as HttpServer).maxRequestsPerSocket = limits.maxRequestsPerSocket
-  guardConnections(https, config, logger)
+  guardConnections(https as Server, limits, logger)
   https.on('tlsClientError', () => { /* handshake failures and timeouts: the socket is already destroyed */ })
   const conns: ConnectionTracker[] = [trackConnections(https, { tls: true })]
   metrics.connections('https', () => conns[0].size)
@@ -113,11 +116,11 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   if (config.server.listen.http !== undefined) {
     const plain = config.server.httpOption === 'enabled'
       ? createHandler(getRuntime, observer, 'http')
-      : redirectHandler(getRuntime, () => getRuntime().config.server.redirectPort ?? (https.address() as AddressInfo | null)?.port ?? config.server.listen.https.port)
+      : createRedirectHandler(getRuntime, observer, () => getRuntime().config.server.redirectPort ?? (https.address() as AddressInfo | null)?.port ?? config.server.listen.https.port)
     http = createHttpServer({ ...common }, plain as never)
     http.on('checkExpectation', plain)
     if (limits.maxRequestsPerSocket > 0) http.maxRequestsPerSocket = limits.maxRequestsPerSocket
-    guardConnections(http, config, logger)
+    guardConnections(http, limits, logger)
     const plainConns = trackConnections(http, { tls: false })
     conns.push(plainConns)
     metrics.connections('http', () => plainConns.size)
@@ -218,66 +221,8 @@ function loadTls (config: LoadedConfig): { cert: Buffer, key: Buffer } {
     try {
       return readFileSync(file)
     } catch (err) {
-      throw new TollgateError('TG_ERR_TLS', `server.tls.${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+      throw new TollgateError('TG_ERR_TLS', `server.tls.${what}: cannot read ${file}: ${errnoCode(err)}`)
     }
   }
   return { cert: read(config.server.tls.cert, 'cert'), key: read(config.server.tls.key, 'key') }
-}
-
-function listenOn (server: TlsServer | HttpServer, host: string, port: number): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new TollgateError('TG_ERR_LISTEN', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`))
-    }
-    server.once('error', onError)
-    server.listen(port, host, () => {
-      server.off('error', onError)
-      resolve(server.address() as AddressInfo)
-    })
-  })
-}
-
-/** Global and per-IP connection caps, counted on accepted sockets. */
-function guardConnections (server: TlsServer | HttpServer, config: LoadedConfig, logger: Logger): void {
-  const { maxConnections, maxConnectionsPerIp } = config.server.limits
-  ;(server as HttpServer).maxConnections = maxConnections
-  const perIp = new Map<string, number>()
-  let warned = 0
-  server.on('connection', (socket: Socket) => {
-    const ip = normalizeIp(socket.remoteAddress ?? '') ?? '?'
-    const n = (perIp.get(ip) ?? 0) + 1
-    if (n > maxConnectionsPerIp) {
-      if (Date.now() - warned > 10_000) { warned = Date.now(); logger.warn({ ip, limit: maxConnectionsPerIp }, 'per-IP connection limit reached') }
-      socket.destroy()
-      return
-    }
-    perIp.set(ip, n)
-    socket.once('close', () => {
-      const left = (perIp.get(ip) ?? 1) - 1
-      if (left <= 0) perIp.delete(ip)
-      else perIp.set(ip, left)
-    })
-  })
-}
-
-/**
- * httpOption "redirected": 301 to the same host on the HTTPS port, path and query kept. Only a
- * configured container host (or, when no container names a host, the request's own host) is
- * redirected to, so this cannot be used as an open redirect.
- */
-function redirectHandler (getRuntime: () => Runtime, httpsPort: () => number) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    const rt = getRuntime()
-    const host = (req.headers.host ?? '').toLowerCase()
-    const m = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/.exec(host)
-    const url = req.url ?? ''
-    const x = { requestId: '', reason: 'bad_request', scheme: 'http', bytes: 0 } as unknown as Exchange
-    if (m === null || url.charCodeAt(0) !== 47) return reject(rt, res, x, 'bad_request', true)
-    const name = m[1]
-    if (rt.router.hosts.size > 0 && !rt.router.hosts.has(name)) return reject(rt, res, x, 'no_route')
-    const port = httpsPort()
-    const location = `https://${name}${port === 443 ? '' : `:${port}`}${url}`
-    res.writeHead(301, { location, 'content-length': 0, 'cache-control': 'no-store' })
-    res.end()
-  }
 }

@@ -6,15 +6,21 @@
 //   docs/errors.md; test/errors.test.ts keeps the two in step.
 
 export interface ReasonSpec {
+  /** The status tollgate answers with; for a `logged` reason, the status the access line shows. */
   status: number
-  /** The `error` field of the JSON body. */
+  /** The `error` field of the JSON body ('' for reasons tollgate never renders itself). */
   error: string
   description: string
+  /** The answer ends the connection (HTTP/1.1): what follows on it cannot be trusted. */
+  close?: true
+  /** Never rendered by tollgate: the outcome of a request that was answered otherwise (logs and metrics only). */
+  logged?: true
 }
 
 export const REASONS = {
-  allowed: { status: 200, error: '', description: 'A rule granted the request.' },
-  owner_bypass: { status: 200, error: '', description: 'An owner principal bypassed the conditions (audit-logged).' },
+  allowed: { status: 200, error: '', logged: true, description: 'A rule granted the request.' },
+  owner_bypass: { status: 200, error: '', logged: true, description: 'An owner principal bypassed the conditions (audit-logged).' },
+  redirected: { status: 301, error: '', logged: true, description: 'The plain listener sent the client to HTTPS (`httpOption: redirected`).' },
   no_route: { status: 404, error: 'not_found', description: 'No container matches the host and path.' },
   policy_denied: { status: 403, error: 'forbidden', description: 'No rule whose principals match has a true condition.' },
   policy_error: { status: 403, error: 'forbidden', description: 'A condition failed to evaluate; errors deny.' },
@@ -25,20 +31,55 @@ export const REASONS = {
   credential_expired: { status: 401, error: 'unauthorized', description: 'The key or JWT has expired (or a JWT is not yet valid).' },
   credential_revoked: { status: 401, error: 'unauthorized', description: 'The key was revoked.' },
   credential_out_of_scope: { status: 401, error: 'unauthorized', description: 'The key is scoped to other containers.' },
-  bad_request: { status: 400, error: 'bad_request', description: 'The request is malformed.' },
-  header_underscore: { status: 400, error: 'bad_request', description: 'A header name contains "_" (could alias X-Auth-Token upstream).' },
-  header_duplicate_host: { status: 400, error: 'bad_request', description: 'More than one Host header, or Host disagrees with the target.' },
-  path_not_canonical: { status: 400, error: 'bad_request', description: 'The path has encoded slashes, dot segments, "//", ";", NUL or backslashes.' },
-  method_not_allowed: { status: 405, error: 'method_not_allowed', description: 'CONNECT, TRACE and OPTIONS * are not proxied.' },
-  payload_too_large: { status: 413, error: 'payload_too_large', description: 'The body exceeds the container\'s limit.' },
+  bad_request: { status: 400, error: 'bad_request', close: true, description: 'The request is malformed.' },
+  header_underscore: { status: 400, error: 'bad_request', close: true, description: 'A header name contains "_" (could alias X-Auth-Token upstream).' },
+  header_duplicate_host: { status: 400, error: 'bad_request', close: true, description: 'More than one Host header, or Host disagrees with an absolute-form target.' },
+  path_not_canonical: { status: 400, error: 'bad_request', close: true, description: 'The path has encoded slashes, dot segments, "//", ";", NUL or backslashes.' },
+  method_not_allowed: { status: 405, error: 'method_not_allowed', close: true, description: 'CONNECT, TRACE, TRACK and OPTIONS * are not proxied.' },
+  payload_too_large: { status: 413, error: 'payload_too_large', close: true, description: 'The body exceeds the container\'s limit.' },
   upstream_unreachable: { status: 502, error: 'bad_gateway', description: 'The container refused, reset or failed TLS verification.' },
   upstream_bad_response: { status: 502, error: 'bad_gateway', description: 'The container answered with a malformed or oversize response.' },
   upstream_timeout: { status: 504, error: 'gateway_timeout', description: 'The container did not answer in time.' },
+  upstream_rejected_token: {
+    status: 403,
+    error: '',
+    logged: true,
+    description: 'The container answered 401 or 403 to a request carrying its token (after the one refresh and retry, where they apply): the token is probably wrong or lacks ContainersPrivateAccess. The container\'s answer is relayed as it came.'
+  },
+  client_closed: { status: 499, error: '', logged: true, description: 'The client went away before the response was complete (nginx\'s 499); `bytes` says how much of the body it got.' },
   draining: { status: 503, error: 'unavailable', description: 'The gateway is shutting down.' },
   internal_error: { status: 500, error: 'internal_error', description: 'A bug in tollgate; the request was not forwarded.' }
 } as const satisfies Record<string, ReasonSpec>
 
 export type ReasonId = keyof typeof REASONS
+
+/**
+ * Why a forward failed, by the code on the error the upstream transport reports (tollgate's client
+ * and the undici adapter speak this one vocabulary): the code goes in the warning log line, the
+ * reason decides the answer. Other codes: a system error (`ECONNREFUSED`, `ECONNRESET`, a TLS
+ * verification failure…) is `upstream_unreachable`; llhttp's `HPE_*` is `upstream_bad_response`.
+ */
+export const FORWARD_FAILURES = {
+  UPSTREAM_ABORTED: { reason: 'client_closed', description: 'The upstream request was aborted because the client went away.' },
+  UPSTREAM_CONNECT_TIMEOUT: { reason: 'upstream_timeout', description: 'DNS, TCP and TLS to the container took longer than `server.upstream.connectTimeout`.' },
+  UPSTREAM_HEADERS_TIMEOUT: { reason: 'upstream_timeout', description: 'No response head within the container\'s `timeout`.' },
+  UPSTREAM_BODY_TIMEOUT: { reason: 'upstream_timeout', description: 'The response body stalled longer than `server.upstream.bodyTimeout`.' },
+  UPSTREAM_BAD_RESPONSE: { reason: 'upstream_bad_response', description: 'The response could not be read: not HTTP, oversize head, a 101, a short body.' },
+  UPSTREAM_CLOSED: { reason: 'upstream_unreachable', description: 'The container closed the connection before the response was complete.' },
+  UPSTREAM_BAD_REQUEST: { reason: 'internal_error', description: 'A header value or target would split the request head (a token with a line break): nothing was sent.' },
+  UPSTREAM_REQ_CONTENT_LENGTH_MISMATCH: { reason: 'payload_too_large', description: 'The request body did not match its Content-Length.' },
+  UPSTREAM_BODY_TOO_LARGE: { reason: 'payload_too_large', description: 'A request body without Content-Length grew past the container\'s body limit while streaming.' }
+} as const satisfies Record<string, { reason: ReasonId, description: string }>
+
+export type ForwardFailureCode = keyof typeof FORWARD_FAILURES
+
+/** The reason a forward failure answers with (502, 504, 413…), from its error's code. */
+export function forwardFailureReason (code: string | undefined): ReasonId {
+  if (code === undefined) return 'upstream_unreachable'
+  const known = (FORWARD_FAILURES as Record<string, { reason: ReasonId } | undefined>)[code]
+  if (known !== undefined) return known.reason
+  return code.startsWith('HPE_') ? 'upstream_bad_response' : 'upstream_unreachable'
+}
 
 /** Operator-facing error codes. */
 export const ERROR_CODES = {
@@ -75,6 +116,11 @@ export class ConfigError extends TollgateError {
     this.name = 'ConfigError'
     this.path = path
   }
+}
+
+/** The system error code of a failed file or socket operation (`ENOENT`…), else the error itself, for a one-line message. */
+export function errnoCode (err: unknown): string {
+  return (err as NodeJS.ErrnoException | null)?.code ?? String(err)
 }
 
 /** Renders a config path from segments: ['containers','a','policies',0] → containers.a.policies[0]. */

@@ -3,7 +3,7 @@
 // it started with); closed once the requests that hold it are done.
 import { policyOptions, type LoadedConfig } from './config/load.js'
 import { buildRouter, type Routable, type Router } from './proxy/router.js'
-import { createTransport } from './proxy/forward.js'
+import { createTransport } from './proxy/transport.js'
 import type { Transport } from './proxy/client.js'
 import { ipMatcher, type IpMatcher } from './identity/index.js'
 import { compileContainerPolicy, type ContainerPolicy } from './policy/index.js'

@@ -15,7 +15,7 @@ import { startRecordingUpstream, rawExchange, statuses, eventually, type Recordi
 import { parseConfig } from '../src/config/load.js'
 import { ConfigError } from '../src/errors.js'
 import { nativeParser } from '../src/proxy/client.js'
-import { clientKind } from '../src/proxy/forward.js'
+import { clientKind } from '../src/proxy/transport.js'
 
 const TOKEN = 'scw-client-' + Math.random().toString(36).slice(2)
 

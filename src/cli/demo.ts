@@ -11,14 +11,17 @@ import { buildApp } from '../app.js'
 import { parseConfig } from '../config/load.js'
 import { createDevCa } from '../tls/devcert.js'
 import { createStandInContainer } from '../demo/standin.js'
-import { parseFlags, type Io } from './main.js'
+import { parseFlags, type Io } from './io.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 
+export const DEMO_USAGE = `usage: tollgate demo [--https-port N] [--http-port N] [--admin-port N]
+  what \`npm start\` runs: a stand-in private container and the gateway in front of it, on loopback`
+
 export async function demo (args: string[], io: Io): Promise<number> {
   const { values } = parseFlags(args, {
-    'https-port': { type: 'string' }, 'http-port': { type: 'string' }, 'admin-port': { type: 'string' }, quiet: { type: 'boolean' }
-  })
+    'https-port': { type: 'string' }, 'http-port': { type: 'string' }, 'admin-port': { type: 'string' }
+  }, DEMO_USAGE)
   const dir = join(ROOT, '.tollgate', 'demo')
   const caFile = ensureDevCertificates(dir)
 

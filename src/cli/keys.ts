@@ -1,27 +1,20 @@
 // `tollgate keys create|list|revoke`: manage tollgate keys (docs/credentials.md). The key itself is
 // printed once, by `create`, alone on the last line of stdout; nothing else ever prints it.
-import { parseArgs } from 'node:util'
 import { ConfigError, TollgateError } from '../errors.js'
 import { loadConfig } from '../config/load.js'
 import { masterKeyFromEnv } from '../secrets/store.js'
 import { KEY_NAME, mutateKeysFile, readKeysFile, type KeyRecord } from '../credentials/keyfile.js'
 import { generateKey, hashKey, pepperId } from '../credentials/keyformat.js'
 import { loadPepper } from '../credentials/pepper.js'
+import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
 
-export interface KeysIo {
-  stdout: NodeJS.WritableStream
-  stderr: NodeJS.WritableStream
-  env: NodeJS.ProcessEnv
-}
+export type KeysIo = Pick<Io, 'stdout' | 'stderr' | 'env'>
 
-const USAGE = `usage:
+export const KEYS_USAGE = `usage:
   tollgate keys create --name N --config FILE [--containers a,b] [--expires-at ISO8601] [--owner]
+                       prints the key once (alone on the last line of stdout)
   tollgate keys list --config FILE [--json]
   tollgate keys revoke NAME --config FILE`
-
-function usage (message: string): TollgateError {
-  return new TollgateError('TG_ERR_USAGE', message)
-}
 
 /** `2026-12-31`, `2026-12-31T18:00:00Z`, `2026-12-31T18:00+02:00`: a date, or a time with a zone. */
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/
@@ -53,19 +46,13 @@ function table (rows: string[][]): string {
 }
 
 async function create (args: string[], io: KeysIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      name: { type: 'string' },
-      config: { type: 'string' },
-      containers: { type: 'string' },
-      'expires-at': { type: 'string' },
-      owner: { type: 'boolean', default: false }
-    }
-  })
-  if (positionals.length > 0) throw usage(`keys create: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const { values } = parseFlags(args, {
+    name: { type: 'string' },
+    config: { type: 'string' },
+    containers: { type: 'string' },
+    'expires-at': { type: 'string' },
+    owner: { type: 'boolean', default: false }
+  }, KEYS_USAGE)
   const name = values.name
   if (name === undefined) throw usage('keys create needs --name N')
   if (!KEY_NAME.test(name)) throw usage(`--name: a key name is 1-64 letters, digits, "_", "-" or "." (starting with a letter or digit), got ${JSON.stringify(name)}`)
@@ -116,10 +103,7 @@ async function create (args: string[], io: KeysIo): Promise<number> {
 }
 
 async function list (args: string[], io: KeysIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true, options: { config: { type: 'string' }, json: { type: 'boolean', default: false } }
-  })
-  if (positionals.length > 0) throw usage(`keys list: unexpected argument ${JSON.stringify(positionals[0])}`)
+  const { values } = parseFlags(args, { config: { type: 'string' }, json: { type: 'boolean', default: false } }, KEYS_USAGE)
   const ctx = await keysContext(values.config, io.env)
   const { data } = await readKeysFile(ctx.keysFile)
   const now = Date.now()
@@ -155,10 +139,7 @@ async function list (args: string[], io: KeysIo): Promise<number> {
 }
 
 async function revoke (args: string[], io: KeysIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true, options: { config: { type: 'string' }, name: { type: 'string' } }
-  })
-  if (positionals.length > 1) throw usage(`keys revoke: unexpected argument ${JSON.stringify(positionals[1])}`)
+  const { values, positionals } = parseFlags(args, { config: { type: 'string' }, name: { type: 'string' } }, KEYS_USAGE, 1)
   const name = positionals[0] ?? values.name
   if (name === undefined) throw usage('keys revoke needs a key name: tollgate keys revoke NAME --config FILE')
   const ctx = await keysContext(values.config, io.env)
@@ -183,24 +164,17 @@ async function revoke (args: string[], io: KeysIo): Promise<number> {
 /** `tollgate keys …` (args after `keys`). Returns the exit code: 0 ok, 1 failed, 2 usage or config error. */
 export async function runKeys (args: string[], io: KeysIo): Promise<number> {
   const [sub, ...rest] = args
-  try {
+  return await runCommand(io, async () => {
     switch (sub) {
       case 'create': return await create(rest, io)
       case 'list': return await list(rest, io)
       case 'revoke': return await revoke(rest, io)
-      case undefined: case 'help': case '--help': case '-h':
-        io.stdout.write(USAGE + '\n')
-        return sub === undefined ? 2 : 0
       default:
-        io.stderr.write(`tollgate: unknown keys command ${JSON.stringify(sub)}\n${USAGE}\n`)
-        return 2
+        if (sub === undefined || isHelp(sub)) {
+          io.stdout.write(KEYS_USAGE + '\n')
+          return sub === undefined ? 2 : 0
+        }
+        throw usage(`unknown keys command ${JSON.stringify(sub)} (create, list, revoke)`)
     }
-  } catch (err) {
-    const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0]
-    io.stderr.write(`tollgate: ${msg}\n`)
-    const code = err instanceof TollgateError ? err.code : undefined
-    const isUsage = code === 'TG_ERR_USAGE' || (code?.startsWith('TG_ERR_CONFIG') ?? false) ||
-      (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))
-    return isUsage ? 2 : 1
-  }
+  })
 }

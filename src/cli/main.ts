@@ -1,38 +1,33 @@
-// `tollgate` command line. Each subcommand returns its exit code; errors are one line on stderr.
-import { parseArgs } from 'node:util'
-import { ConfigError, TollgateError } from '../errors.js'
+// `tollgate` command line. Each command returns its exit code; errors are one line on stderr
+// (src/cli/io.ts maps them to exit codes); `--help` works on every command.
 import { loadConfig, policyOptions } from '../config/load.js'
 import { compileContainerPolicy } from '../policy/index.js'
 import { validateCredentialsConfig } from '../credentials/index.js'
-import { serve } from './serve.js'
-import { demo } from './demo.js'
-import { runPolicy } from './policy.js'
-import { runSecrets } from './secrets.js'
-import { runKeys } from './keys.js'
+import { packageVersion } from '../version.js'
+import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
+import { serve, SERVE_USAGE } from './serve.js'
+import { demo, DEMO_USAGE } from './demo.js'
+import { runPolicy, POLICY_USAGE } from './policy.js'
+import { runSecrets, SECRETS_USAGE } from './secrets.js'
+import { runKeys, KEYS_USAGE } from './keys.js'
 
-export const USAGE = `usage:
-  tollgate serve  --config FILE [--workers N|auto] [--port-from-env]
-                                                  run the gateway (SIGHUP reloads, SIGTERM drains)
-  tollgate check  --config FILE                   validate config and compile every condition
-  tollgate demo                                   stand-in private container + gateway on loopback
-  tollgate policy eval --condition CEL [--ip A] [--user-agent S] [--time ISO8601] [--method M] [--path P] [--host H]
-  tollgate policy test --config FILE --method M --url URL [--ip A] [--user-agent S] [--time ISO8601] [--token T] [--json]
-  tollgate secrets set|list|rm|rotate-master-key [NAME] --config FILE
-  tollgate keys create --name N --config FILE [--containers a,b] [--expires-at ISO8601] [--owner]
-  tollgate keys list|revoke [NAME] --config FILE`
+export type { Io } from './io.js'
 
-export interface Io {
-  stdin: NodeJS.ReadableStream
-  stdout: NodeJS.WritableStream
-  stderr: NodeJS.WritableStream
-  env: NodeJS.ProcessEnv
-}
+const CHECK_USAGE = `usage: tollgate check --config FILE
+  validate the config and compile every condition; exit 0 ok, 2 invalid (one line naming the field)`
+
+const strip = (u: string): string => u.replace(/^usage:\s*\n?/, '').replace(/^(?!\s)/gm, '  ')
+
+export const USAGE = `usage: tollgate COMMAND [--help]
+
+${[SERVE_USAGE, CHECK_USAGE, DEMO_USAGE, POLICY_USAGE, SECRETS_USAGE, KEYS_USAGE].map(strip).join('\n')}
+  tollgate --version`
 
 const defaultIo: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }
 
 export async function main (argv: string[], io: Io = defaultIo): Promise<number> {
   const [command, ...rest] = argv
-  try {
+  return await runCommand(io, async () => {
     switch (command) {
       case 'serve': return await serve(rest, io)
       case 'check': return await check(rest, io)
@@ -40,36 +35,22 @@ export async function main (argv: string[], io: Io = defaultIo): Promise<number>
       case 'policy': return await runPolicy(rest, io)
       case 'secrets': return await runSecrets(rest, io)
       case 'keys': return await runKeys(rest, io)
-      case undefined: case 'help': case '--help': case '-h':
-        io.stdout.write(USAGE + '\n')
-        return command === undefined ? 2 : 0
+      case '--version': case '-V': case 'version':
+        io.stdout.write(`tollgate ${packageVersion()}\n`)
+        return 0
       default:
-        io.stderr.write(`tollgate: unknown command ${JSON.stringify(command)}\n${USAGE}\n`)
-        return 2
+        if (command === undefined || isHelp(command)) {
+          io.stdout.write(USAGE + '\n')
+          return command === undefined ? 2 : 0
+        }
+        throw usage(`unknown command ${JSON.stringify(command)} (tollgate --help lists them)`)
     }
-  } catch (err) {
-    io.stderr.write(`tollgate: ${oneLine(err)}\n`)
-    return err instanceof ConfigError || (err instanceof TollgateError && err.code.startsWith('TG_ERR_CONFIG')) || (err instanceof TollgateError && err.code === 'TG_ERR_USAGE') ? 2 : 1
-  }
-}
-
-export function oneLine (err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err)
-  return msg.split('\n')[0]
-}
-
-/** Parses `--flag value` options; unknown flags are a usage error (exit 2). */
-export function parseFlags<T extends Record<string, { type: 'string' | 'boolean' }>> (args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true })
-  } catch (err) {
-    throw new TollgateError('TG_ERR_USAGE', oneLine(err))
-  }
+  })
 }
 
 async function check (args: string[], io: Io): Promise<number> {
-  const { values } = parseFlags(args, { config: { type: 'string' } })
-  if (values.config === undefined) throw new TollgateError('TG_ERR_USAGE', 'check needs --config FILE')
+  const { values } = parseFlags(args, { config: { type: 'string' } }, CHECK_USAGE)
+  if (values.config === undefined) throw usage('check needs --config FILE')
   const config = await loadConfig(values.config, io.env)
   validateCredentialsConfig(config.credentials, config.containers)
   for (const [name, c] of Object.entries(config.containers)) compileContainerPolicy(name, c.privacy, c.policies, policyOptions(config))

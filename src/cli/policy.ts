@@ -1,59 +1,56 @@
-// `tollgate policy eval` and `tollgate policy test`: decide conditions offline, explain every rule.
+// `tollgate policy eval` and `tollgate policy test`: decide offline, with the gateway's own code.
 //
-//   policy eval --condition CEL [--ip A] [--user-agent S] [--time ISO8601] [--method M] [--path P]
-//               [--host H] [--header 'Name: value']… [--principal key:NAME|jwt:SUB] [--claims JSON]
-//     exit 0 allow, 1 deny, 2 invalid condition or usage (one line on stderr, with the column)
-//   policy test --config FILE --method M --url URL [--ip A] [--user-agent S] [--time ISO8601]
-//               [--token T] [--header 'Name: value']… [--json]
-//     which container, each rule's outcome, the final decision and its reason; exit 0 allow,
-//     1 deny (or no container), 2 invalid config or usage. The token is never printed.
-import { parseArgs } from 'node:util'
-import { ConfigError, REASONS, TollgateError } from '../errors.js'
+// `policy test` runs the request it is given through the same steps as the gateway — the target
+// and header screen, the Host, the router, credential extraction and authentication, and the
+// container's decision (`explain` is `decide` with a trace) — on the raw target of `--url`, as a
+// client would send it (no dot segment resolved, nothing decoded; the fragment, which no client
+// sends, is dropped). Only what happens after the decision (the body, the upstream) is not run.
+import { REASONS, type ReasonId } from '../errors.js'
+import { Exchange } from '../exchange.js'
 import {
-  ANONYMOUS, compileCondition, compileContainerPolicy, ConditionError, parseTimestamp, requestVariable,
+  ANONYMOUS, compileCondition, compileContainerPolicy, ConditionError, parseTimestamp,
   type Decision, type Explanation, type Principal, type RequestFacts
 } from '../policy/index.js'
-import { normalizeIp, cutUserAgent } from '../identity/index.js'
+import { requestFacts } from '../policy/authorize.js'
+import { normalizeIp } from '../identity/index.js'
 import { loadConfig, policyOptions, type LoadedConfig } from '../config/load.js'
-import { buildRouter } from '../proxy/router.js'
+import { readHost, readTarget, screenHeaders } from '../proxy/request.js'
+import { buildRouter, route } from '../proxy/router.js'
+import { admit, authenticate, extractCredential } from '../credentials/authenticate.js'
 import { createSecretResolver } from '../secrets/index.js'
 import { authenticatorForConfig, type TollgateAuthenticator } from '../credentials/index.js'
+import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
 
-export interface PolicyIo {
-  stdout: NodeJS.WritableStream
-  stderr: NodeJS.WritableStream
-  env?: NodeJS.ProcessEnv
-}
+export type PolicyIo = Pick<Io, 'stdout' | 'stderr'> & { env?: NodeJS.ProcessEnv }
 
-const DEFAULTS = { ip: '203.0.113.10', userAgent: '', method: 'GET', path: '/', host: 'localhost' } as const
+const DEFAULTS = { ip: '203.0.113.10', method: 'GET', path: '/', host: 'localhost' } as const
 
-const USAGE = `usage:
+export const POLICY_USAGE = `usage:
   tollgate policy eval --condition CEL [--ip A] [--user-agent S] [--time ISO8601] [--method M] [--path P] [--host H]
                        [--header 'Name: value']... [--principal key:NAME|jwt:SUBJECT] [--claims JSON]
+                       exit 0 allow, 1 deny, 2 invalid condition
   tollgate policy test --config FILE --method M --url URL [--ip A] [--user-agent S] [--time ISO8601] [--token T]
-                       [--header 'Name: value']... [--json]`
+                       [--header 'Name: value']... [--json]
+                       which container, each rule's outcome, the decision and why, as the gateway decides
+                       the same request; exit 0 allow, 1 deny, 2 invalid config`
 
-const usage = (msg: string): TollgateError => new TollgateError('TG_ERR_USAGE', msg)
-
-const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ')
+/** Collapses a multi-line text (a condition, an error with a code frame) onto one line. */
+const flat = (s: string): string => s.replace(/\s*\n\s*/g, ' ')
 
 export async function runPolicy (args: string[], io: PolicyIo): Promise<number> {
   const [sub, ...rest] = args
-  try {
+  return await runCommand(io, async () => {
     switch (sub) {
       case 'eval': return evalCommand(rest, io)
       case 'test': return await testCommand(rest, io)
-      case undefined: case 'help': case '--help': case '-h':
-        io.stdout.write(USAGE + '\n')
-        return sub === undefined ? 2 : 0
       default:
+        if (sub === undefined || isHelp(sub)) {
+          io.stdout.write(POLICY_USAGE + '\n')
+          return sub === undefined ? 2 : 0
+        }
         throw usage(`unknown policy command ${JSON.stringify(sub)} (eval or test)`)
     }
-  } catch (err) {
-    io.stderr.write(`tollgate: ${oneLine(err instanceof Error ? err.message : String(err))}\n`)
-    if (err instanceof TollgateError && (err.code === 'TG_ERR_USAGE' || err instanceof ConfigError || err.code.startsWith('TG_ERR_CONFIG') || err.code === 'TG_ERR_POLICY_INVALID')) return 2
-    return 1
-  }
+  })
 }
 
 const COMMON = {
@@ -62,20 +59,6 @@ const COMMON = {
   time: { type: 'string' },
   header: { type: 'string', multiple: true }
 } as const
-
-type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'] & object
-
-/** Parses `--flag value` options (no positionals); any problem is a usage error (exit 2). */
-function parse<O extends Options> (args: string[], options: O): ReturnType<typeof parseArgs<{ args: string[], options: O, strict: true, allowPositionals: true }>>['values'] {
-  let r
-  try {
-    r = parseArgs({ args, options, strict: true, allowPositionals: true })
-  } catch (err) {
-    throw usage((err as Error).message.split('\n')[0])
-  }
-  if (r.positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(r.positionals[0])}`)
-  return r.values
-}
 
 function parseTime (s: string | undefined): Date {
   if (s === undefined) return new Date()
@@ -93,17 +76,25 @@ function parseIpFlag (s: string | undefined): string {
   return ip
 }
 
-function parseHeaders (list: readonly string[] | undefined, base: Record<string, string | string[]>): Record<string, string | string[]> {
-  const out = { ...base }
-  for (const h of list ?? []) {
-    const colon = h.indexOf(':')
-    if (colon <= 0) throw usage(`--header ${JSON.stringify(h)}: expected 'Name: value'`)
-    const name = h.slice(0, colon).trim().toLowerCase()
-    const value = h.slice(colon + 1).trim()
-    const prev = out[name]
-    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+/** `--header 'Name: value'` flags (and the fields implied by other flags) as node:http presents them. */
+class HeaderList {
+  readonly raw: string[] = []
+  readonly map: Record<string, string | string[]> = {}
+
+  add (name: string, value: string): void {
+    const lower = name.toLowerCase()
+    this.raw.push(name, value)
+    const prev = this.map[lower]
+    this.map[lower] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
   }
-  return out
+
+  addFlags (list: readonly string[] | undefined): void {
+    for (const h of list ?? []) {
+      const colon = h.indexOf(':')
+      if (colon <= 0) throw usage(`--header ${JSON.stringify(h)}: expected 'Name: value'`)
+      this.add(h.slice(0, colon).trim(), h.slice(colon + 1).trim())
+    }
+  }
 }
 
 function parsePrincipal (p: string | undefined, claims: string | undefined): Principal {
@@ -124,15 +115,17 @@ function parsePrincipal (p: string | undefined, claims: string | undefined): Pri
   return { kind, id, owner: false, claims: kind === 'jwt' ? parsedClaims : {} }
 }
 
+const statusOf = (reason: ReasonId): number => REASONS[reason].status
+
 function describeDecision (d: Decision): string {
-  const status = (REASONS as Record<string, { status: number } | undefined>)[d.reason]?.status
-  return `${d.allow ? 'allow' : 'deny'} (reason ${d.reason}${d.rule !== undefined ? `, rule "${d.rule}"` : ''}${status !== undefined && !d.allow ? `, HTTP ${status}` : ''})`
+  return `${d.allow ? 'allow' : 'deny'} (reason ${d.reason}${d.rule !== undefined ? `, rule "${d.rule}"` : ''}${d.allow ? '' : `, HTTP ${statusOf(d.reason)}`})`
 }
 
 // ---------- eval ----------
 
+/** One condition, decided by the gateway's own algorithm (a container with that one rule). */
 function evalCommand (args: string[], io: PolicyIo): number {
-  const values = parse(args, {
+  const { values } = parseFlags(args, {
     ...COMMON,
     condition: { type: 'string' },
     method: { type: 'string' },
@@ -140,45 +133,34 @@ function evalCommand (args: string[], io: PolicyIo): number {
     host: { type: 'string' },
     principal: { type: 'string' },
     claims: { type: 'string' }
-  })
+  }, POLICY_USAGE)
   if (values.condition === undefined) throw usage('policy eval needs --condition CEL')
-
-  let condition
   try {
-    condition = compileCondition(values.condition)
+    compileCondition(values.condition)
   } catch (err) {
-    if (err instanceof ConditionError) {
-      io.stderr.write(`tollgate: invalid condition: ${oneLine(err.message)}\n`)
-      return 2
-    }
-    throw err
+    if (!(err instanceof ConditionError)) throw err
+    io.stderr.write(`tollgate: invalid condition: ${flat(err.message)}\n`)
+    return 2
   }
+  const policy = compileContainerPolicy('eval', 'public', [{ name: 'condition', condition: values.condition }])
   const host = (values.host ?? DEFAULTS.host).toLowerCase()
-  const facts: RequestFacts = {
-    ip: parseIpFlag(values.ip),
-    userAgent: cutUserAgent(values['user-agent'] ?? DEFAULTS.userAgent),
-    time: parseTime(values.time),
-    method: (values.method ?? DEFAULTS.method).toUpperCase(),
-    path: values.path ?? DEFAULTS.path,
-    host,
-    headers: parseHeaders(values.header, { host, ...(values['user-agent'] !== undefined ? { 'user-agent': values['user-agent'] } : {}) })
-  }
-  const principal = parsePrincipal(values.principal, values.claims)
-  let result: unknown
-  try {
-    // The gateway's own path: the compiled closure when the condition has one, cel-js otherwise.
-    result = condition.closure?.(facts, principal) ?? condition.evaluate({ request: requestVariable(facts, true), principal })
-  } catch (err) {
-    const msg = ((err as { summary?: string }).summary ?? (err as Error).message ?? String(err)).split('\n')[0].replaceAll('tg__', '')
-    io.stdout.write(`deny: the condition failed to evaluate (reason policy_error): ${msg}\n`)
+  const headers = new HeaderList()
+  headers.add('host', host)
+  if (values['user-agent'] !== undefined) headers.add('user-agent', values['user-agent'])
+  headers.addFlags(values.header)
+  const request = { ip: parseIpFlag(values.ip), method: (values.method ?? DEFAULTS.method).toUpperCase(), path: values.path ?? DEFAULTS.path, host }
+  const facts = requestFacts(request, headers.map, parseTime(values.time))
+  const rule = policy.explain(facts, parsePrincipal(values.principal, values.claims)).rules[0]
+  const at = `ip ${facts.ip}, time ${facts.time.toISOString()}, ${facts.method} ${facts.host}${facts.path}`
+  if (rule.outcome === 'error') {
+    io.stdout.write(`deny: the condition failed to evaluate (reason policy_error): ${rule.error ?? ''}\n`)
     return 1
   }
-  const at = `ip ${facts.ip}, time ${facts.time.toISOString()}, ${facts.method} ${facts.host}${facts.path}`
-  if (result === true) {
+  if (rule.outcome === 'granted') {
     io.stdout.write(`allow: the condition is true (${at})\n`)
     return 0
   }
-  io.stdout.write(`deny: the condition is ${String(result)} (reason policy_denied; ${at})\n`)
+  io.stdout.write(`deny: the condition is false (reason policy_denied; ${at})\n`)
   return 1
 }
 
@@ -194,86 +176,104 @@ interface TestReport {
   decision: Decision & { status: number }
 }
 
+/** `--url`: scheme (http or https), authority, and the target exactly as written, without the fragment. */
+const URL_PARTS = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/
+
 async function testCommand (args: string[], io: PolicyIo): Promise<number> {
-  const values = parse(args, {
+  const { values } = parseFlags(args, {
     ...COMMON,
     config: { type: 'string' },
     method: { type: 'string' },
     url: { type: 'string' },
     token: { type: 'string' },
     json: { type: 'boolean' }
-  })
+  }, POLICY_USAGE)
   if (values.config === undefined) throw usage('policy test needs --config FILE')
   if (values.method === undefined) throw usage('policy test needs --method M')
   if (values.url === undefined) throw usage('policy test needs --url URL')
-  let url: URL
-  try {
-    url = new URL(values.url)
-  } catch {
-    throw usage(`--url ${JSON.stringify(values.url)} is not an absolute URL`)
-  }
+  const parts = URL_PARTS.exec(values.url)
+  const scheme = parts?.[1].toLowerCase()
+  if (parts === null || (scheme !== 'https' && scheme !== 'http')) throw usage(`--url ${JSON.stringify(values.url)} is not an absolute http(s) URL`)
+  const [, , authority, rest] = parts
+  const target = rest === '' || rest.startsWith('?') ? '/' + rest : rest
   const env = io.env ?? process.env
   const config = await loadConfig(values.config, env)
+  const json = values.json === true
 
-  const host = url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1')
-  const path = url.pathname
-  const facts: RequestFacts = {
-    ip: parseIpFlag(values.ip),
-    userAgent: cutUserAgent(values['user-agent'] ?? DEFAULTS.userAgent),
-    time: parseTime(values.time),
-    method: values.method.toUpperCase(),
-    path,
-    host,
-    headers: parseHeaders(values.header, { host: url.host, ...(values['user-agent'] !== undefined ? { 'user-agent': values['user-agent'] } : {}) })
-  }
+  // The request as a client sends it: the request line, Host, then the fields the flags give.
+  const x = new Exchange(values.method.toUpperCase(), scheme)
+  x.ip = parseIpFlag(values.ip)
+  const headers = new HeaderList()
+  headers.add('Host', authority)
+  if (values['user-agent'] !== undefined) headers.add('User-Agent', values['user-agent'])
+  if (values.token !== undefined) headers.add('X-Auth-Token', values.token)
+  headers.addFlags(values.header)
+  const time = parseTime(values.time)
   const report: TestReport = {
-    request: { method: facts.method, url: `${url.origin}${url.pathname}`, host, path, ip: facts.ip, userAgent: facts.userAgent, time: facts.time.toISOString() },
+    request: { method: x.method, url: `${scheme}://${authority}${target}`, host: '', path: target, ip: x.ip, userAgent: '', time: time.toISOString() },
     container: null,
     principal: null,
     rules: [],
-    decision: { allow: false, reason: 'no_route', status: REASONS.no_route.status }
+    decision: { allow: false, reason: 'no_route', status: statusOf('no_route') }
+  }
+  const deny = (reason: ReasonId, note?: string): number => {
+    report.decision = { allow: false, reason, status: statusOf(reason) }
+    if (note !== undefined) report.note = note
+    return finish(io, report, json)
   }
 
-  const routes = Object.entries(config.containers).map(([name, c]) => ({ name, host: c.match.host?.toLowerCase(), prefix: c.match.path }))
-  const route = buildRouter(routes).match(host, path)
-  if (route === undefined) return finish(io, report, values.json === true)
-  const c = config.containers[route.name]
-  report.container = { name: route.name, privacy: c.privacy, match: { ...(c.match.host !== undefined ? { host: c.match.host } : {}), path: c.match.path }, ruleCount: c.policies?.length ?? 0 }
-  const policy = compileContainerPolicy(route.name, c.privacy, c.policies, policyOptions(config))
+  const head = { method: x.method, url: target, headers: headers.map, rawHeaders: headers.raw, httpVersionMajor: 1, httpVersionMinor: 1 }
+  const refused = readTarget(x, target) ?? screenHeaders(x, head, config.server.limits.maxHeaderCount) ?? readHost(x, headers.map.host as string)
+  if (refused !== undefined) {
+    return deny(refused, refused === 'method_not_allowed'
+      ? 'the gateway refuses CONNECT, TRACE, TRACK and OPTIONS * before routing'
+      : 'the gateway refuses this request before routing (docs/security.md)')
+  }
+  report.request.host = x.host
+  report.request.path = x.path
 
-  let principal: Principal = ANONYMOUS
-  let source = 'no credential'
-  if (values.token !== undefined && c.privacy === 'public') {
-    source = 'public container: credentials are not consulted'
-  } else if (values.token !== undefined) {
-    const outcome = await authenticate(values.token, route.name, config, env)
-    report.authentication = outcome.ok ? { ok: true } : { ok: false, reason: outcome.reason }
-    if (!outcome.ok) {
-      report.principal = { kind: 'anonymous', id: '', owner: false, source: '--token (rejected)' }
-      report.decision = { allow: false, reason: outcome.reason, status: (REASONS as Record<string, { status: number }>)[outcome.reason]?.status ?? 401 }
-      report.note = 'the credential was rejected: the gateway answers 401 before any rule'
-      return finish(io, report, values.json === true)
+  const routes = Object.entries(config.containers).map(([name, c]) => ({ name, host: c.match.host, prefix: c.match.path }))
+  const found = route(x, buildRouter(routes))
+  if (found === undefined) return finish(io, report, json)
+  const c = config.containers[found.name]
+  report.container = { name: found.name, privacy: c.privacy, match: { ...(c.match.host !== undefined ? { host: c.match.host } : {}), path: c.match.path }, ruleCount: c.policies?.length ?? 0 }
+  const policy = compileContainerPolicy(found.name, c.privacy, c.policies, policyOptions(config))
+
+  const credential = extractCredential(headers.map)
+  let source = credential === undefined ? 'no credential' : values.token !== undefined ? '--token' : '--header'
+  if (c.privacy === 'public') {
+    if (credential !== undefined) source = 'public container: credentials are not consulted'
+  } else {
+    // The authenticator (keys file, JWT issuers) is opened only for a well-formed credential.
+    const outcome = typeof credential === 'string'
+      ? await withAuthenticator(config, env, async (a) => await authenticate(x, c.privacy, a, headers.map))
+      : await authenticate(x, c.privacy, undefined, headers.map)
+    const rejected = admit(x, outcome)
+    report.authentication = rejected === undefined ? { ok: true } : { ok: false, reason: rejected }
+    if (rejected !== undefined) {
+      report.principal = { kind: 'anonymous', id: '', owner: false, source: credential === undefined ? source : `${source} (rejected)` }
+      return deny(rejected, 'the credential was missing or rejected: the gateway answers 401 before any rule')
     }
-    principal = outcome.principal
-    source = '--token'
   }
+  const principal = x.principal
   report.principal = { kind: principal.kind, id: principal.id, owner: principal.owner, source }
+
+  const facts: RequestFacts = requestFacts(x, headers.map, time)
+  report.request.userAgent = facts.userAgent
   const explanation = policy.explain(facts, principal)
   report.rules = explanation.rules
   if (explanation.note !== undefined) report.note = explanation.note
   const d = explanation.decision
-  report.decision = { ...d, status: (REASONS as Record<string, { status: number }>)[d.reason]?.status ?? (d.allow ? 200 : 403) }
-  return finish(io, report, values.json === true)
+  report.decision = { ...d, status: statusOf(d.reason) }
+  return finish(io, report, json)
 }
 
-type AuthResult = { ok: true, principal: Principal } | { ok: false, reason: string }
-
-async function authenticate (token: string, container: string, config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<AuthResult> {
+async function withAuthenticator<T> (config: LoadedConfig, env: NodeJS.ProcessEnv, use: (a: TollgateAuthenticator) => Promise<T>): Promise<T> {
   const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env })
   let auth: TollgateAuthenticator | undefined
   try {
     auth = await authenticatorForConfig(config, resolver, { env, keysPollMs: 0 })
-    return await auth.authenticate(token, container)
+    return await use(auth)
   } finally {
     await Promise.allSettled([auth?.close(), resolver.close()])
   }
@@ -285,9 +285,10 @@ function finish (io: PolicyIo, r: TestReport, json: boolean): number {
     return r.decision.allow ? 0 : 1
   }
   const lines: string[] = []
-  lines.push(`request:   ${r.request.method} ${r.request.url} from ${r.request.ip} at ${r.request.time}${r.request.userAgent !== '' ? `, user-agent ${JSON.stringify(r.request.userAgent)}` : ''}`)
+  const canonical = r.request.url.endsWith(r.request.path) ? '' : ` (canonical path ${r.request.path})`
+  lines.push(`request:   ${r.request.method} ${r.request.url}${canonical} from ${r.request.ip} at ${r.request.time}${r.request.userAgent !== '' ? `, user-agent ${JSON.stringify(r.request.userAgent)}` : ''}`)
   if (r.container === null) {
-    lines.push('container: none matches this host and path')
+    if (r.decision.reason === 'no_route') lines.push('container: none matches this host and path')
   } else {
     const m = r.container.match
     lines.push(`container: ${r.container.name} (${r.container.privacy}; match ${m.host ?? '*'} ${m.path})`)
@@ -304,7 +305,7 @@ function finish (io: PolicyIo, r: TestReport, json: boolean): number {
         ? (rule.condition === undefined ? 'grants (no condition)' : 'grants: condition is true')
         : rule.outcome === 'false' ? 'does not grant: condition is false' : `error (denies): ${rule.error ?? ''}`
     lines.push(`rule ${rule.index} "${rule.name}": ${what}`)
-    if (rule.condition !== undefined) lines.push(`    ${oneLine(rule.condition)}`)
+    if (rule.condition !== undefined) lines.push(`    ${flat(rule.condition)}`)
   }
   if (r.note !== undefined) lines.push(`note:      ${r.note}`)
   lines.push(`decision:  ${describeDecision(r.decision)}`)

@@ -1,16 +1,11 @@
 // `tollgate secrets set|list|rm|rotate-master-key … --config FILE`. No command prints a value.
-import { parseArgs } from 'node:util'
 import type { ReadStream } from 'node:tty'
 import { TollgateError } from '../errors.js'
 import { loadConfig } from '../config/load.js'
 import { MAX_VALUE_BYTES, SecretStore, masterKeyFromEnv, masterKeyId } from '../secrets/store.js'
+import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
 
-export interface SecretsIo {
-  stdin: NodeJS.ReadableStream
-  stdout: NodeJS.WritableStream
-  stderr: NodeJS.WritableStream
-  env: NodeJS.ProcessEnv
-}
+export type SecretsIo = Io
 
 export const SECRETS_USAGE = `usage:
   tollgate secrets set NAME --config FILE        value from stdin (hidden on a terminal; one trailing newline dropped)
@@ -22,45 +17,22 @@ export const SECRETS_USAGE = `usage:
 /** Names under this prefix belong to tollgate itself (e.g. the keys pepper). */
 const RESERVED = 'tollgate.'
 
-function usage (message: string): TollgateError {
-  return new TollgateError('TG_ERR_USAGE', message)
-}
-
 /** Runs `tollgate secrets …` (`args` is everything after `secrets`). Returns the exit code. */
 export async function runSecrets (args: string[], io: SecretsIo): Promise<number> {
-  try {
-    return await run(args, io)
-  } catch (err) {
-    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]
-    io.stderr.write(`tollgate: ${message}\n`)
-    if (err instanceof TollgateError && (err.code === 'TG_ERR_USAGE' || err.code.startsWith('TG_ERR_CONFIG'))) return 2
-    return 1
-  }
+  return await runCommand(io, async () => await run(args, io))
 }
 
 async function run (args: string[], io: SecretsIo): Promise<number> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        json: { type: 'boolean' },
-        force: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' }
-      }
-    })
-  } catch (err) {
-    throw usage(`secrets: ${(err as Error).message.split('\n')[0]}`)
-  }
-  const { values, positionals } = parsed
-  const [command, ...rest] = positionals
-  if (values.help === true || command === 'help') {
+  if (isHelp(args[0])) {
     io.stdout.write(SECRETS_USAGE + '\n')
     return 0
   }
+  const { values, positionals } = parseFlags(args, {
+    config: { type: 'string', short: 'c' },
+    json: { type: 'boolean' },
+    force: { type: 'boolean' }
+  }, SECRETS_USAGE, Infinity)
+  const [command, ...rest] = positionals
   const arity: Record<string, number> = { set: 1, list: 0, ls: 0, rm: 1, remove: 1, 'rotate-master-key': 0 }
   if (command === undefined || !(command in arity)) {
     throw usage(`secrets: ${command === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(command)}`} (set, list, rm, rotate-master-key)`)

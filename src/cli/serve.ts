@@ -13,8 +13,13 @@ import { ConfigError, TollgateError } from '../errors.js'
 import { createLogger, type Logger } from '../observability/logger.js'
 import { createMetrics } from '../observability/metrics.js'
 import { availableCpus, runPrimary, WORKER_READY } from '../server/cluster.js'
-import { clientKind } from '../proxy/forward.js'
-import { parseFlags, oneLine, type Io } from './main.js'
+import { clientKind } from '../proxy/transport.js'
+import { oneLine, parseFlags, usage, type Io } from './io.js'
+
+export const SERVE_USAGE = `usage: tollgate serve --config FILE [--workers N|auto] [--port-from-env]
+  run the gateway in the foreground: SIGHUP reloads the config, SIGTERM drains then exits 0
+  --workers N|auto   worker processes (default server.workers, else 1)
+  --port-from-env    the plain listener binds $PORT (Scaleway Serverless Containers, Cloud Run, Knative)`
 
 export async function serve (args: string[], io: Io): Promise<number> {
   // SIGHUP's default action ends the process: while starting and while draining, a reload request
@@ -34,8 +39,8 @@ async function start (args: string[], io: Io): Promise<number> {
     config: { type: 'string' },
     workers: { type: 'string' },
     'port-from-env': { type: 'boolean' }
-  })
-  if (values.config === undefined) throw new TollgateError('TG_ERR_USAGE', 'serve needs --config FILE')
+  }, SERVE_USAGE)
+  if (values.config === undefined) throw usage('serve needs --config FILE')
   const file = values.config
   const portFromEnv = values['port-from-env'] === true
   const load = async (): Promise<LoadedConfig> => withPortFromEnv(await loadConfig(file, io.env), portFromEnv ? io.env.PORT : undefined)
@@ -57,7 +62,7 @@ export function workerCount (v: string | number | undefined): number {
   if (v === undefined) return 1
   if (v === 'auto') return availableCpus()
   const n = typeof v === 'number' ? v : /^\d{1,3}$/.test(v) ? Number(v) : NaN
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new TollgateError('TG_ERR_USAGE', `--workers: expected 1-256 or "auto", got ${JSON.stringify(v)}`)
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw usage(`--workers: expected 1-256 or "auto", got ${JSON.stringify(v)}`)
   return n
 }
 
@@ -70,7 +75,7 @@ export function workerCount (v: string | number | undefined): number {
 export function withPortFromEnv (config: LoadedConfig, port: string | undefined): LoadedConfig {
   if (port === undefined || port === '') return config
   const n = /^\d{1,5}$/.test(port) ? Number(port) : NaN
-  if (!(n >= 1 && n <= 65535)) throw new TollgateError('TG_ERR_USAGE', `PORT: expected a port number, got ${JSON.stringify(port)}`)
+  if (!(n >= 1 && n <= 65535)) throw usage(`PORT: expected a port number, got ${JSON.stringify(port)}`)
   if (config.server.httpOption !== 'enabled') {
     throw new ConfigError('server.httpOption', 'must be "enabled" with --port-from-env: the platform terminates TLS and forwards plain HTTP to $PORT')
   }

@@ -1,10 +1,8 @@
 // Who is asking: the one trusted client IP (socket peer, or X-Forwarded-For walked right to left
-// through trusted proxies), the user agent as Scaleway sees it, and the time.
+// through trusted proxies). The step itself is in identify.ts.
 import ipaddr from 'ipaddr.js'
 import { parseCidrOrIp } from '../config/load.js'
 import { IpSet, parseCidr, parseIp, type Cidr } from '../policy/ip.js'
-
-export const USER_AGENT_MAX = 255
 
 /** Reports IPv4-mapped IPv6 as IPv4 and IPv6 in its canonical (RFC 5952) form; null when not an IP. */
 export function normalizeIp (s: string): string | null {
@@ -89,9 +87,4 @@ export function clientIp (peer: string, peerTrusted: boolean, xff: string | stri
     candidate = ip
   }
   return candidate
-}
-
-export function cutUserAgent (ua: string | undefined): string {
-  if (ua === undefined) return ''
-  return ua.length > USER_AGENT_MAX ? ua.slice(0, USER_AGENT_MAX) : ua
 }

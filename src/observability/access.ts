@@ -1,8 +1,9 @@
 // The observer: one access line per request, and a decision/audit event for every deny, every owner
-// bypass, every token rotation and every authentication outcome on a private container. Never a
-// credential or a token value: only who was authenticated and whether a token was injected.
+// bypass, every token rotation or rejection by the container, and every authentication outcome on a
+// private container. Never a credential or a token value: only who was authenticated and whether a
+// token was injected.
 import pino from 'pino'
-import type { Exchange, Observer } from '../pipeline.js'
+import type { ExchangeRecord as Exchange, Observer } from '../exchange.js'
 import type { Logger } from './logger.js'
 
 export interface ObserverOptions {
@@ -19,7 +20,7 @@ export function createObserver (opts: ObserverOptions): Observer {
   return {
     done (x) {
       const now = performance.now()
-      const allowed = x.reason === 'allowed' || x.reason === 'owner_bypass'
+      const allowed = x.allowed
       const principal = x.principal.kind === 'anonymous' ? undefined : `${x.principal.kind}:${x.principal.id}`
       if (writeLine !== undefined) {
         if (logger.levelVal <= 30) writeLine(accessFields(x, now, allowed, principal))
@@ -43,7 +44,7 @@ export function createObserver (opts: ObserverOptions): Observer {
         })
       }
       const authFailed = x.reason.startsWith('credential_')
-      if (!allowed || x.reason === 'owner_bypass' || x.rotated || x.principal.kind !== 'anonymous') {
+      if (!allowed || x.reason === 'owner_bypass' || x.reason === 'upstream_rejected_token' || x.rotated || x.principal.kind !== 'anonymous') {
         logger.info({
           type: 'decision',
           requestId: x.requestId,
@@ -69,11 +70,11 @@ function round (ms: number): number {
 
 /**
  * The access line's fields as JSON, in the order and form `logger.info({ type: 'access', … })`
- * writes them (undefined fields left out). Built by hand: the line is written on every request, and
- * pino's generic path (a redaction pass over every key, per-key stringifiers) cost more than the
- * rest of the observer. Redaction would change nothing here: no field is, or is named like, a
- * credential (requestId, container, method, path without query, host, numbers, ip, decision,
- * reason id, rule name, principal id).
+ * writes them (undefined fields left out). Built by hand because it is written on every request
+ * and pino's generic path (a redaction pass over every key) is the costly part of a line
+ * (bench/README.md, "What was tuned"). Redaction would change nothing here: no field is, or is
+ * named like, a credential (requestId, container, method, path without query, host, numbers, ip,
+ * decision, reason id, rule name, principal id).
  */
 function accessFields (x: Exchange, now: number, allowed: boolean, principal: string | undefined): string {
   return ',"type":"access","requestId":' + jsonString(x.requestId) +

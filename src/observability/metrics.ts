@@ -7,13 +7,13 @@
 // families below, so exposition, registries and cluster aggregation (AggregatorRegistry) work as
 // for any prom-client metric. Every label value comes from a small fixed set: container names from
 // config, reason ids from src/errors.ts, status classes, secret references as written in config.
-import { readFileSync } from 'node:fs'
 import { Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import { REASONS } from '../errors.js'
-import type { Exchange } from '../pipeline.js'
+import type { ExchangeRecord } from '../exchange.js'
 import type { Runtime, ContainerRuntime } from '../runtime.js'
 import type { ContainerPolicy } from '../policy/index.js'
 import type { SecretEvents } from '../secrets/index.js'
+import { packageVersion } from '../version.js'
 
 /** Label value for requests no container matched (or refused before routing). Not a valid container name. */
 export const NO_CONTAINER = '-'
@@ -23,7 +23,7 @@ const REASON_INDEX: Record<string, number> = Object.create(null)
 REASON_IDS.forEach((r, i) => { REASON_INDEX[r] = i })
 const OTHER_REASON = REASON_IDS.length
 const STATUS_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx']
-const UPSTREAM_REASONS = ['upstream_unreachable', 'upstream_bad_response', 'upstream_timeout']
+const UPSTREAM_REASONS = ['upstream_unreachable', 'upstream_bad_response', 'upstream_timeout', 'upstream_rejected_token']
 
 /** Seconds. Whole request and upstream (time to the upstream's response headers). */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
@@ -125,7 +125,7 @@ interface ContainerCells {
 export interface Metrics {
   readonly registry: Registry
   /** Observer sink: called once per finished request. */
-  observe (x: Exchange): void
+  observe (x: ExchangeRecord): void
   /** Hooks for the secret resolver (refreshes, failures, rotations). */
   readonly secretEvents: SecretEvents
   /** A config reload finished (ok) or was refused (the old config keeps serving). */
@@ -159,7 +159,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
   const policy = new HistogramFamily('tollgate_policy_evaluation_seconds',
     'Policy decision time per request (rules and CEL conditions).', ['container'], POLICY_BUCKETS)
   const upstreamErrors = new CounterFamily('tollgate_upstream_errors_total',
-    'Requests the upstream failed: upstream_unreachable (502), upstream_bad_response (502), upstream_timeout (504).', ['container', 'reason'])
+    'Requests the upstream failed: upstream_unreachable (502), upstream_bad_response (502), upstream_timeout (504), upstream_rejected_token (the container answered 401/403 to its own token).', ['container', 'reason'])
   const secretRefreshes = new CounterFamily('tollgate_secret_refreshes_total',
     'Secret fetches from their source by reference (as written in config) and outcome; on failure the last good value is served.', ['secret', 'outcome'])
   const secretRotations = new CounterFamily('tollgate_secret_rotations_total',
@@ -204,7 +204,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     labelNames: ['version', 'node'],
     registers: [registry],
     aggregator: 'first',
-    collect () { this.set({ version: VERSION, node: process.version }, 1) }
+    collect () { this.set({ version: packageVersion(), node: process.version }, 1) }
   })
   if (opts.defaultMetrics === true) collectDefaultMetrics({ register: registry })
 
@@ -247,7 +247,8 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     observe (x) {
       const c = cellsFor(x.container ?? NO_CONTAINER)
       const reason = REASON_INDEX[x.reason] ?? OTHER_REASON
-      const cls = x.status >= 100 && x.status < 600 ? (x.status / 100) | 0 : 0
+      // A client that left got no status of its own (the access line's 499 is nginx's convention).
+      const cls = x.reason !== 'client_closed' && x.status >= 100 && x.status < 600 ? (x.status / 100) | 0 : 0
       requestCell(c, reason, cls).value++
       const end = performance.now()
       observeIn(LATENCY_BUCKETS, c.duration, (end - x.start) / 1000)
@@ -301,14 +302,3 @@ function timePolicy (container: ContainerRuntime, cell: HistogramCell): void {
   }
   ;(container as { policy: ContainerPolicy }).policy = timed
 }
-
-const VERSION = ((): string => {
-  // src/observability/metrics.ts and dist/src/observability/metrics.js both sit below the root
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string, version?: string }
-      if (pkg.name === 'tollgate' && typeof pkg.version === 'string') return pkg.version
-    } catch { /* try the next */ }
-  }
-  return 'unknown'
-})()

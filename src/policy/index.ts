@@ -6,7 +6,6 @@
 // pipeline audit-logs it). Any evaluation error denies (`policy_error`).
 import { ConfigError } from '../errors.js'
 import { compileCondition, ConditionError, type CompiledCondition, type CompileOptions } from './cel.js'
-import { userAgentOf } from './compiled.js'
 import type { Decision, Principal, PolicyRuleConfig, Privacy, RequestFacts } from './types.js'
 
 export * from './types.js'
@@ -41,7 +40,7 @@ export interface Explanation {
 export interface ContainerPolicy {
   /** Decide one request. Never throws: any evaluation error denies with `policy_error`. */
   decide (facts: RequestFacts, principal: Principal): Decision
-  /** Decide and report each rule's outcome (for `tollgate policy test`; slower, never throws). */
+  /** decide() with a trace: each rule's outcome too (for `tollgate policy test`; never throws). */
   explain (facts: RequestFacts, principal: Principal): Explanation
   /** The compiled rules (for tools). */
   readonly rules: ReadonlyArray<{ readonly name: string, readonly principals: readonly string[], readonly condition?: CompiledCondition }>
@@ -95,7 +94,7 @@ const EMPTY_HEADERS: Record<string, string> = Object.freeze(Object.create(null))
 export function requestVariable (facts: RequestFacts, withHeaders: boolean): Record<string, unknown> {
   return {
     ip: facts.ip,
-    user_agent: userAgentOf(facts),
+    user_agent: facts.userAgent,
     time: facts.time,
     method: facts.method,
     path: facts.path,
@@ -154,73 +153,66 @@ export function compileContainerPolicy (
 
   const matches = (r: CompiledRule, key: string): boolean => r.anyPrincipal || r.named.has(key)
 
-  return {
-    rules: compiled.map((r) => freeze({ name: r.name, principals: r.principals, condition: r.condition })),
-
-    decide (facts, principal) {
-      try {
-        if (principal.owner === true) return OWNER_BYPASS
-        if (isPrivate && principal.kind === 'anonymous') return NO_CREDENTIAL
-        if (compiled.length === 0) return ALLOWED
-        const key = everyRuleIsAny ? '' : `${principal.kind}:${principal.id}`
-        let activation: { request: unknown, principal: unknown } | undefined
-        let failed: Decision | undefined
-        for (const r of compiled) {
-          if (!matches(r, key)) continue
-          const condition = r.condition
-          if (condition === undefined) return r.granted
-          try {
-            // The compiled closure when the condition has one (no activation built), cel-js otherwise.
-            const value = condition.closure?.(facts, principal) ??
-              condition.evaluate(activation ??= { request: requestVariable(facts, withHeaders), principal })
-            if (value === true) return r.granted
-          } catch {
-            failed ??= r.failed
-          }
-        }
-        return failed ?? DENIED
-      } catch {
-        // Unreachable by design (evaluation errors are caught above); fail closed regardless.
-        return freeze({ allow: false, reason: 'policy_error' })
+  /**
+   * The one decision algorithm. Without a trace it returns at the first grant; with one it goes on
+   * through every rule to report each outcome, and the decision is the same (the first grant, else
+   * the first error, else the default).
+   */
+  function evaluate (facts: RequestFacts, principal: Principal, trace: Explanation | undefined): Decision {
+    let early: Decision | undefined
+    if (principal.owner) early = OWNER_BYPASS
+    else if (isPrivate && principal.kind === 'anonymous') early = NO_CREDENTIAL
+    else if (compiled.length === 0) early = ALLOWED
+    if (early !== undefined) {
+      if (trace === undefined) return early
+      trace.note = early === OWNER_BYPASS
+        ? 'the principal is an owner: conditions are bypassed (audit-logged)'
+        : early === NO_CREDENTIAL
+          ? 'private container and no credential: the gateway answers 401 before any rule'
+          : isPrivate ? 'no rules: any authenticated principal is allowed' : 'no rules: public container, everyone is allowed'
+    }
+    const key = everyRuleIsAny ? '' : `${principal.kind}:${principal.id}`
+    let activation: { request: unknown, principal: unknown } | undefined
+    let granted: Decision | undefined
+    let failed: Decision | undefined
+    for (const r of compiled) {
+      if (!matches(r, key)) {
+        trace?.rules.push(outcomeOf(r, false, 'skipped'))
+        continue
       }
-    },
-
-    explain (facts, principal) {
-      const outcomes: RuleOutcome[] = []
-      let note: string | undefined
-      let decision: Decision | undefined
-      if (principal.owner === true) {
-        decision = OWNER_BYPASS
-        note = 'the principal is an owner: conditions are bypassed (audit-logged)'
-      } else if (isPrivate && principal.kind === 'anonymous') {
-        decision = NO_CREDENTIAL
-        note = 'private container and no credential: the gateway answers 401 before any rule'
-      } else if (compiled.length === 0) {
-        decision = ALLOWED
-        note = isPrivate ? 'no rules: any authenticated principal is allowed' : 'no rules: public container, everyone is allowed'
-      }
-      const key = `${principal.kind}:${principal.id}`
-      const activation = { request: requestVariable(facts, true), principal }
-      let failed: Decision | undefined
-      for (const r of compiled) {
-        const base = { index: r.index, name: r.name, principals: r.principals, principalMatch: matches(r, key), condition: r.condition?.source }
-        if (!base.principalMatch) { outcomes.push({ ...base, outcome: 'skipped' }); continue }
-        if (r.condition === undefined) {
-          outcomes.push({ ...base, outcome: 'granted' })
-          decision ??= r.granted
+      const condition = r.condition
+      let value: unknown = true
+      if (condition !== undefined) {
+        try {
+          // The compiled closure when the condition has one (no activation built), cel-js otherwise.
+          value = condition.closure?.(facts, principal) ??
+            condition.evaluate(activation ??= { request: requestVariable(facts, withHeaders), principal })
+        } catch (err) {
+          failed ??= r.failed
+          trace?.rules.push({ ...outcomeOf(r, true, 'error'), error: firstLine(err) })
           continue
         }
-        try {
-          // The same path as decide(): the closure when the condition has one.
-          const v = r.condition.closure?.(facts, principal) ?? r.condition.evaluate(activation)
-          outcomes.push({ ...base, outcome: v === true ? 'granted' : 'false' })
-          if (v === true) decision ??= r.granted
-        } catch (err) {
-          outcomes.push({ ...base, outcome: 'error', error: firstLine(err) })
-          failed ??= r.failed
-        }
       }
-      return { decision: decision ?? failed ?? DENIED, rules: outcomes, ...(note !== undefined ? { note } : {}) }
+      if (value === true) {
+        if (trace === undefined) return r.granted
+        granted ??= r.granted
+      }
+      trace?.rules.push(outcomeOf(r, true, value === true ? 'granted' : 'false'))
+    }
+    return early ?? granted ?? failed ?? DENIED
+  }
+
+  return {
+    rules: compiled.map((r) => freeze({ name: r.name, principals: r.principals, condition: r.condition })),
+    decide: (facts, principal) => evaluate(facts, principal, undefined),
+    explain (facts, principal) {
+      const trace: Explanation = { decision: DENIED, rules: [] }
+      trace.decision = evaluate(facts, principal, trace)
+      return trace
     }
   }
+}
+
+function outcomeOf (r: CompiledRule, principalMatch: boolean, outcome: RuleOutcome['outcome']): RuleOutcome {
+  return { index: r.index, name: r.name, principals: r.principals, principalMatch, condition: r.condition?.source, outcome }
 }

@@ -1,5 +1,6 @@
 // The seam between the pipeline and the policy engine. The pipeline builds RequestFacts and a
 // Principal for each request; the engine (compiled at load) decides.
+import type { ReasonId } from '../errors.js'
 
 /** Everything a condition may read about a request. Built once per request by the pipeline. */
 export interface RequestFacts {
@@ -43,8 +44,8 @@ export type Privacy = 'public' | 'private'
 
 export interface Decision {
   allow: boolean
-  /** Stable reason id, see src/errors.ts (`allowed`, `owner_bypass`, `policy_denied`, `policy_error`, …). */
-  reason: string
+  /** `allowed`, `owner_bypass`, `policy_denied`, `policy_error` or `credential_missing` (src/errors.ts). */
+  reason: ReasonId
   /** Name of the rule that granted (or, on error, that failed). */
   rule?: string
 }

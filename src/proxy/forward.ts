@@ -1,120 +1,147 @@
-// Forwarding to one container: a connection pool per upstream origin (tollgate's own HTTP/1.1
-// client, or undici's Pool), TLS verified (with an optional extra CA), the response streamed straight
-// into the client's response.
-import { readFileSync } from 'node:fs'
-import { rootCertificates } from 'node:tls'
-import { Pool, type Dispatcher } from 'undici'
-import type { UpstreamConfig } from '../config/load.js'
-import { createClient, nativeParser, UpstreamError, type Transport, type UpstreamHandler, type UpstreamRequest } from './client.js'
-import type { ReasonId } from '../errors.js'
-import { TollgateError } from '../errors.js'
+// The forward step: the request (head from the screen and inject steps, body within the
+// container's limit) goes to the container's transport, and the response streams straight back
+// into the client's, with backpressure (a full client response pauses the upstream connection).
+// An upstream 401/403 to an idempotent, body-less request whose token source can change makes the
+// token refresh once and the request go once more (the container's key was rotated).
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { Readable } from 'node:stream'
+import { forwardFailureReason } from '../errors.js'
+import type { Exchange } from '../exchange.js'
+import type { Runtime, ContainerRuntime } from '../runtime.js'
+import { reject } from '../reject.js'
+import { IDEMPOTENT, type UpstreamHandler } from './client.js'
+import { limitBody, readWholeBody, requestDeadline, type Body } from './body.js'
+import { writeResponseHead } from './response.js'
 
-export interface UpstreamOptions {
-  origin: string
-  /** PEM file of an extra CA to trust for this upstream (public roots stay trusted). */
-  caFile?: string
-  settings: UpstreamConfig
-}
+type Req = IncomingMessage | Http2ServerRequest
+type Res = ServerResponse | Http2ServerResponse
 
-/** Which client a config gets: tollgate's own unless undici is asked for (or Node lacks the parser binding). */
-export function clientKind (settings: UpstreamConfig): 'tollgate' | 'undici' {
-  return settings.client === 'undici' || nativeParser === undefined ? 'undici' : 'tollgate'
-}
-
-export function createTransport (opts: UpstreamOptions): Transport {
-  const url = new URL(opts.origin)
-  let pem: string | undefined
-  if (opts.caFile !== undefined) {
-    try {
-      pem = readFileSync(opts.caFile, 'utf8')
-    } catch (err) {
-      throw new TollgateError('TG_ERR_TLS', `cannot read upstream CA ${opts.caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
-    }
-  }
-  const s = opts.settings
-  if (clientKind(s) === 'tollgate') {
-    return createClient({
-      origin: url,
-      ca: pem,
-      connections: s.connections,
-      connectTimeout: s.connectTimeout,
-      bodyTimeout: s.bodyTimeout,
-      keepAliveTimeout: s.keepAliveTimeout,
-      maxResponseHeaderSize: s.maxResponseHeaderSize
+export function forward (x: Exchange, c: ContainerRuntime, rt: Runtime, req: Req, res: Res): void {
+  const headers = req.headers
+  const contentLength = headers['content-length']
+  const h2stream = (req as Http2ServerRequest).stream
+  // GET and HEAD never carry a body upstream (CL.0): HTTP/1 ones with a body were refused, HTTP/2 DATA is dropped.
+  const hasBody = x.method === 'GET' || x.method === 'HEAD'
+    ? false
+    : contentLength !== undefined
+      ? contentLength !== '0'
+      : h2stream !== undefined ? !h2stream.endAfterHeaders : headers['transfer-encoding'] !== undefined
+  if (contentLength !== undefined && Number(contentLength) > c.bodyLimit) return reject(x, res, 'payload_too_large', rt.hsts)
+  if (!hasBody) return dispatch(x, c, rt, res, null, 0)
+  if (contentLength === undefined && h2stream === undefined) {
+    return readWholeBody(req, c.bodyLimit, (reason, body) => {
+      if (reason !== undefined) return reject(x, res, reason, rt.hsts)
+      dispatch(x, c, rt, res, body, 0)
     })
   }
-  return undiciTransport(undiciPool(url, pem, s))
+  if (h2stream !== undefined) requestDeadline(h2stream, req, rt.config.server.limits.requestTimeout)
+  dispatch(x, c, rt, res, contentLength === undefined ? limitBody(req, c.bodyLimit) : req as Readable, 0)
 }
 
-function undiciPool (url: URL, pem: string | undefined, s: UpstreamConfig): Pool {
-  const ca = pem !== undefined ? [...rootCertificates, pem] : undefined
-  return new Pool(url.origin, {
-    connections: s.connections,
-    pipelining: s.pipelining,
-    keepAliveTimeout: s.keepAliveTimeout,
-    connectTimeout: s.connectTimeout,
-    headersTimeout: s.timeout,
-    bodyTimeout: s.bodyTimeout,
-    maxHeaderSize: s.maxResponseHeaderSize,
-    // Upstream TLS is always verified: this gateway sends an IAM secret key upstream.
-    connect: url.protocol === 'https:'
-      ? { rejectUnauthorized: true, servername: url.hostname, ...(ca !== undefined ? { ca } : {}) }
-      : undefined
-  })
+function dispatch (x: Exchange, c: ContainerRuntime, rt: Runtime, res: Res, body: Body, attempt: number): void {
+  const retryable = attempt === 0 && !(body instanceof Readable) && IDEMPOTENT.has(x.method) && c.tokenRefreshable
+  x.upstreamStart = performance.now()
+  const handler = new UpstreamExchange(rt, res, x, c, body, retryable)
+  x.upstream = handler
+  c.upstream.dispatch({
+    path: x.path + x.query,
+    method: x.method,
+    headers: x.upstreamHeaders,
+    body,
+    headersTimeout: c.timeout
+  }, handler)
 }
 
-/** undici's failure codes in the own client's vocabulary, so the rest of tollgate knows one set. */
-const FROM_UNDICI: Record<string, string> = {
-  UND_ERR_ABORTED: 'UPSTREAM_ABORTED',
-  UND_ERR_CONNECT_TIMEOUT: 'UPSTREAM_CONNECT_TIMEOUT',
-  UND_ERR_HEADERS_TIMEOUT: 'UPSTREAM_HEADERS_TIMEOUT',
-  UND_ERR_BODY_TIMEOUT: 'UPSTREAM_BODY_TIMEOUT',
-  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'UPSTREAM_REQ_CONTENT_LENGTH_MISMATCH',
-  UND_ERR_HEADERS_OVERFLOW: 'UPSTREAM_BAD_RESPONSE',
-  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'UPSTREAM_BAD_RESPONSE',
-  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'UPSTREAM_BAD_RESPONSE',
-  // A header value undici refuses (a token with a line break, say): the request was never sent.
-  UND_ERR_INVALID_ARG: 'UPSTREAM_BAD_REQUEST'
-}
+/** One upstream request: the head goes through writeResponseHead, the body straight into `res`. */
+class UpstreamExchange implements UpstreamHandler {
+  private abort: ((err?: Error) => void) | undefined
+  private resume: (() => void) | undefined
+  /** The upstream refused the token (401/403) and the token can be refreshed: discard, refresh, send again. */
+  private retry = false
+  private cancelled = false
 
-function fromUndici (err: Error): Error {
-  // undici's HTTPParserError (garbage status line, not HTTP at all) carries no code, only its name.
-  if (err.name === 'HTTPParserError') return new UpstreamError('UPSTREAM_BAD_RESPONSE', err.message)
-  const code = FROM_UNDICI[(err as { code?: string }).code ?? '']
-  return code === undefined ? err : new UpstreamError(code, err.message)
-}
+  constructor (private readonly rt: Runtime, private readonly res: Res, private readonly x: Exchange,
+    private readonly c: ContainerRuntime, private readonly body: Body, private readonly retryable: boolean) {}
 
-/** undici's Pool behind the same interface: raw header buffers become latin1 strings, errors get the own client's codes. */
-function undiciTransport (pool: Pool): Transport {
-  return {
-    dispatch (req: UpstreamRequest, handler: UpstreamHandler): void {
-      const h: Dispatcher.DispatchHandler = {
-        onConnect: (abort) => { handler.onConnect(abort) },
-        onHeaders: (status, raw, resume) => handler.onHeaders(status, (raw ?? []).map((b) => b.toString('latin1')), resume),
-        onData: (chunk) => handler.onData(chunk),
-        onComplete: () => { handler.onComplete() },
-        onError: (err) => { handler.onError(fromUndici(err)) }
+  /** The client went away before the response ended. */
+  cancel (): void {
+    this.cancelled = true
+    this.abort?.()
+  }
+
+  onConnect (abort: (err?: Error) => void): void {
+    this.abort = abort
+    if (this.cancelled) abort()
+  }
+
+  onHeaders (statusCode: number, rawHeaders: string[], resume: () => void): boolean {
+    if (statusCode < 200) return true // 1xx: informational, not relayed
+    const x = this.x
+    x.upstreamEnd = performance.now()
+    if (statusCode === 401 || statusCode === 403) {
+      if (this.retryable) {
+        this.retry = true
+        return true
       }
-      pool.dispatch({ path: req.path, method: req.method as 'GET', headers: req.headers, body: req.body, headersTimeout: req.headersTimeout }, h)
-    },
-    close: async () => { await pool.close() },
-    destroy: async () => { await pool.destroy() }
+      // The container refused the request that carried its token: the operator must hear of it.
+      x.reason = 'upstream_rejected_token'
+    }
+    this.resume = resume
+    writeResponseHead(this.res, statusCode, rawHeaders, x, this.rt.hsts)
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    if (this.retry) return true
+    const res = this.res
+    if (res.destroyed) return true // the client went away: cancel() aborts this request
+    this.x.bytes += chunk.length
+    if ((res as ServerResponse).write(chunk)) return true
+    res.once('drain', this.resume as () => void)
+    return false
+  }
+
+  onComplete (): void {
+    const { rt, res, x, c, body } = this
+    if (x.upstream === this) x.upstream = undefined
+    if (!this.retry) {
+      res.end()
+      return
+    }
+    // Sent with a token that has been refreshed since (another request of the same burst saw the
+    // rotation first): retry with the current one, no second fetch from the secret's source.
+    const headers = x.upstreamHeaders
+    const current = c.token.value()
+    if (headers[x.tokenAt] !== current) {
+      x.rotated = true
+      headers[x.tokenAt] = current
+      dispatch(x, c, rt, res, body, 1)
+      return
+    }
+    c.token.refresh().then((changed) => {
+      if (changed) x.rotated = true
+      headers[x.tokenAt] = c.token.value()
+      dispatch(x, c, rt, res, body, 1)
+    }, () => dispatch(x, c, rt, res, body, 1))
+  }
+
+  onError (err: Error): void {
+    const { rt, res, x, c } = this
+    if (x.upstream === this) x.upstream = undefined
+    if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
+    const code = (err as { code?: string }).code
+    if (res.destroyed && code === 'UPSTREAM_ABORTED') return // the client went away
+    const reason = forwardFailureReason(code)
+    if (reason !== 'payload_too_large') rt.logger.warn({ requestId: x.requestId, container: c.name, code, reason }, 'upstream failure')
+    if (res.headersSent) {
+      // The body had started: cut the stream so the client sees a truncated response, not a lie.
+      // HTTP/2 needs the error: a bare destroy() ends the stream cleanly (RST_STREAM NO_ERROR).
+      x.reason = reason
+      x.cut = true
+      res.destroy((res as Http2ServerResponse).stream !== undefined ? err : undefined)
+      return
+    }
+    reject(x, res, reason, rt.hsts)
   }
 }
-
-/** Maps an upstream failure to the reason the client sees (502 or 504). */
-export function upstreamFailureReason (err: unknown): ReasonId {
-  const code = (err as { code?: string } | null)?.code ?? ''
-  if (code === 'UPSTREAM_CONNECT_TIMEOUT' || code === 'UPSTREAM_HEADERS_TIMEOUT' || code === 'UPSTREAM_BODY_TIMEOUT') return 'upstream_timeout'
-  // Unparseable (llhttp's HPE_* codes), oversize or short responses.
-  if (code === 'UPSTREAM_BAD_RESPONSE' || code.startsWith('HPE_')) return 'upstream_bad_response'
-  // A header value or target that would split the request head (a token with a line break, say).
-  if (code === 'UPSTREAM_BAD_REQUEST') return 'internal_error'
-  return 'upstream_unreachable'
-}
-
-/** Response headers that describe one hop and are never relayed to the client. */
-export const RESPONSE_HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'proxy-authenticate', 'http2-settings', 'alt-svc'
-])

@@ -1,6 +1,7 @@
 // Host + path-prefix routing. Prefixes match on segment bounds (`/hello` matches `/hello` and
 // `/hello/x`, not `/helloworld`); the longest prefix wins; a container with a host beats one without
 // for the same prefix. Lookup costs one map probe per path segment, whatever the container count.
+import type { Exchange } from '../exchange.js'
 
 export interface Routable {
   readonly name: string
@@ -40,4 +41,11 @@ export function buildRouter<T extends Routable> (routes: readonly T[]): Router<T
       return specific?.get('/') ?? anyHost.get('/')
     }
   }
+}
+
+/** The route step: the container for the request's host and canonical path, or undefined (404). */
+export function route<T extends Routable> (x: Exchange, router: Router<T>): T | undefined {
+  const c = router.match(x.host, x.path)
+  if (c !== undefined) x.container = c.name
+  return c
 }

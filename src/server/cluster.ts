@@ -16,12 +16,11 @@ import cluster, { type Worker } from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import type { LoadedConfig } from '../config/load.js'
-import { TollgateError } from '../errors.js'
 import type { Logger } from '../observability/logger.js'
 import { createAdminServer } from '../observability/admin.js'
+import { listenOn } from './listen.js'
 
 /** IPC message a worker sends once its listeners are bound. */
 export const WORKER_READY = 'tollgate:ready'
@@ -108,12 +107,7 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
         return { contentType: own.contentType, body: workers + mine }
       }
     }, (err) => logger.error({ error: err.message }, 'metrics collection failed'))
-    const { host, port } = config.server.admin
-    const server = admin
-    const addr = await new Promise<AddressInfo>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(new TollgateError('TG_ERR_LISTEN', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`)))
-      server.listen(port, host, () => resolve(server.address() as AddressInfo))
-    })
+    const addr = await listenOn(admin, config.server.admin.host, config.server.admin.port)
     logger.info({ admin: addr, workers: slots.length }, 'tollgate primary: admin listener up, starting workers')
   }
 

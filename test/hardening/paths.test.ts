@@ -77,8 +77,15 @@ export const MATRIX: Row[] = [
   REFUSED('/public%'),
   REFUSED('/public%0d%0aX-Injected:%20x'),
   REFUSED('/public%09'),
-  REFUSED('http://evil.example/admin', 'bad_request'),
-  REFUSED('http://localhost/public', 'bad_request'),
+  // Absolute-form (RFC 9112 §3.2.2): its authority stands for Host, which must then say the same.
+  ALLOWED('http://localhost/public', '/public'),
+  ALLOWED('HTTPS://LOCALHOST/%70ublic?q', '/public?q'),
+  DENIED('http://localhost/admin'),
+  REFUSED('http://localhost/public/../admin'),
+  REFUSED('http://evil.example/admin', 'header_duplicate_host'),
+  REFUSED('http://evil.example/public', 'header_duplicate_host'),
+  REFUSED('ftp://localhost/public', 'bad_request'),
+  REFUSED('http://user@localhost/public', 'header_duplicate_host'),
   { target: 'public', status: 400 }, // llhttp
   { target: '*', method: 'OPTIONS', status: 405, reason: 'method_not_allowed' },
   { target: '/public', method: 'TRACE', status: 405, reason: 'method_not_allowed' },

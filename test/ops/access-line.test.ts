@@ -7,7 +7,7 @@ import pino from 'pino'
 import { createObserver, centis, jsonString } from '../../src/observability/access.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { ANONYMOUS } from '../../src/policy/index.js'
-import type { Exchange } from '../../src/pipeline.js'
+import type { ExchangeRecord } from '../../src/exchange.js'
 
 test('jsonString is JSON.stringify for any string (quotes, control characters, lone surrogates)', () => {
   fc.assert(fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.string()), (s) => {
@@ -53,8 +53,8 @@ test('the hand-built access line is the line pino writes for the same fields', (
   }
 })
 
-function exchanges (): Exchange[] {
-  const base: Exchange = {
+function exchanges (): ExchangeRecord[] {
+  const base: ExchangeRecord = {
     requestId: '8749e043-758a-4b12-9410-1a27325f0977',
     start: performance.now() - 7.96,
     method: 'GET',
@@ -63,6 +63,7 @@ function exchanges (): Exchange[] {
     ip: '198.51.100.7',
     container: 'hello',
     reason: 'allowed',
+    allowed: true,
     rule: 'office-hours',
     principal: ANONYMOUS,
     status: 200,
@@ -76,9 +77,9 @@ function exchanges (): Exchange[] {
   return [
     base,
     { ...base, path: '/a"b\\c\u0001\u2028é\ud800', rule: 'rule "x"\n' },
-    { ...base, container: undefined, rule: undefined, reason: 'no_route', status: 404, upstreamEnd: 0, bytes: Number.NaN },
+    { ...base, container: undefined, rule: undefined, reason: 'no_route', allowed: false, status: 404, upstreamEnd: 0, bytes: Number.NaN },
     { ...base, principal: { kind: 'jwt', id: 'sub "with" quotes\u0000', owner: false, claims: {} }, reason: 'allowed' },
-    { ...base, reason: 'policy_denied', status: 403 },
+    { ...base, reason: 'policy_denied', allowed: false, status: 403 },
     { ...base, host: '[::1]', ip: '::1', method: 'DELETE', start: performance.now() - 123456.789 }
   ]
 }

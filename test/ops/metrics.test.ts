@@ -12,7 +12,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { testCa } from '../helpers/pki.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createMetrics, NO_CONTAINER } from '../../src/observability/metrics.js'
-import type { Exchange } from '../../src/pipeline.js'
+import type { ExchangeRecord } from '../../src/exchange.js'
 import { ANONYMOUS } from '../../src/policy/types.js'
 import { scrape, value, eventually, parseExposition } from './helpers.js'
 
@@ -226,13 +226,13 @@ describe('reloads and secrets in metrics', () => {
 describe('the metrics sink itself', () => {
   test('an unknown reason or a status out of range lands in "other" series; the exposition stays valid', async () => {
     const m = createMetrics()
-    const x: Exchange = {
+    const x: ExchangeRecord = {
       ...{ requestId: 'r', start: performance.now() - 5, method: 'GET', path: '/', host: 'h', ip: '127.0.0.1', container: undefined },
       ...{ reason: 'not_a_reason' as never, rule: undefined, principal: ANONYMOUS, status: 0, bytes: 0, upstreamStart: 0, upstreamEnd: 0 },
-      ...{ injected: false, rotated: false, scheme: 'https' as const }
+      ...{ allowed: false, injected: false, rotated: false, scheme: 'https' as const }
     }
     m.observe(x)
-    m.observe({ ...x, reason: 'allowed', status: 204, container: 'c', upstreamStart: x.start, upstreamEnd: x.start + 1 })
+    m.observe({ ...x, reason: 'allowed', allowed: true, status: 204, container: 'c', upstreamStart: x.start, upstreamEnd: x.start + 1 })
     m.reloaded(false)
     const s = parseExposition(await m.text())
     assert.equal(value(s, 'tollgate_requests_total', { container: NO_CONTAINER, status_class: 'other', reason: 'other' }), 1)

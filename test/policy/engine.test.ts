@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ConfigError } from '../../src/errors.js'
 import { ANONYMOUS, compileContainerPolicy, type Principal, type RequestFacts } from '../../src/policy/index.js'
+import { requestFacts } from '../../src/policy/authorize.js'
 
 const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
   ip: '203.0.113.10',
@@ -109,9 +110,12 @@ test('headers: lower-case names, arrays joined, built only when a condition read
   assert.equal(p.decide(facts({ headers: trap as RequestFacts['headers'] }), ANONYMOUS).reason, 'policy_error')
 })
 
-test('request.user_agent is cut at 255 characters (as Scaleway reports it)', () => {
+test('request.user_agent is cut at 255 characters (as Scaleway reports it) where facts are built', () => {
   const p = compileContainerPolicy('c', 'public', [{ name: 'ua', condition: 'size(request.user_agent) == 255 && request.user_agent.endsWith("a")' }])
-  assert.equal(p.decide(facts({ userAgent: 'a'.repeat(255) + 'TAIL' }), ANONYMOUS).allow, true)
+  const built = requestFacts({ ip: '203.0.113.10', method: 'GET', path: '/', host: 'h' }, { 'user-agent': 'a'.repeat(255) + 'TAIL' })
+  assert.equal(built.userAgent.length, 255)
+  assert.equal(p.decide(built, ANONYMOUS).allow, true)
+  assert.equal(requestFacts({ ip: '203.0.113.10', method: 'GET', path: '/', host: 'h' }, {}).userAgent, '')
 })
 
 test('request variables: method, path, host', () => {

@@ -1,0 +1,85 @@
+// One request's state, from its arrival to the observer: the one object every step of the
+// pipeline reads and fills (src/pipeline.ts states the order), and what the access log, the
+// decision log and the metrics see once the response is done.
+import type { ReasonId } from './errors.js'
+import { ANONYMOUS, type Principal } from './policy/types.js'
+
+export type Scheme = 'https' | 'http'
+
+/** What one request did, as the observer (access line, decision line, metrics) reads it. */
+export interface ExchangeRecord {
+  readonly requestId: string
+  readonly start: number
+  readonly method: string
+  /** The canonical path (no query). */
+  readonly path: string
+  /** The host asked for: lower-case, no port, no trailing dot. */
+  readonly host: string
+  readonly ip: string
+  readonly container: string | undefined
+  readonly reason: ReasonId
+  readonly rule: string | undefined
+  /** A rule (or the owner bypass) let the request through to its container. */
+  readonly allowed: boolean
+  readonly principal: Principal
+  /** The status the client got; 499 when it left first; 0 when tollgate dropped the request unanswered. */
+  readonly status: number
+  /** Response body bytes written to the client. */
+  readonly bytes: number
+  readonly upstreamStart: number
+  readonly upstreamEnd: number
+  /** True when the container's token was put on the upstream request. */
+  readonly injected: boolean
+  /** Set when the token was refreshed after a 401/403 from the upstream. */
+  readonly rotated: boolean
+  readonly scheme: Scheme
+}
+
+export interface Observer {
+  /** Called once per request when the response is finished or the client went away. */
+  done (x: ExchangeRecord): void
+}
+
+/** Cancels the upstream request in flight (the client went away). */
+export interface Cancellable { cancel (): void }
+
+export class Exchange implements ExchangeRecord {
+  requestId = ''
+  readonly start: number
+  readonly method: string
+  path = ''
+  /** The query string with its "?", or ''; forwarded as it came. */
+  query = ''
+  host = ''
+  /** The authority the client asked for (Host, or an absolute-form target's), sent as X-Forwarded-Host. */
+  authority = ''
+  /** An absolute-form target's authority (RFC 9112 §3.2.2), which takes the place of Host. */
+  targetAuthority: string | undefined = undefined
+  ip = ''
+  scheme: Scheme
+  container: string | undefined = undefined
+  reason: ReasonId = 'internal_error'
+  rule: string | undefined = undefined
+  allowed = false
+  principal: Principal = ANONYMOUS
+  status = 0
+  bytes = 0
+  upstreamStart = 0
+  upstreamEnd = 0
+  injected = false
+  rotated = false
+  /** The request head for the upstream: lower-case name, value, … (filled by the screen, completed by inject). */
+  upstreamHeaders: string[] = []
+  /** Where the container's token value sits in upstreamHeaders (the rotation retry replaces it). */
+  tokenAt = -1
+  /** The upstream request in flight. */
+  upstream: Cancellable | undefined = undefined
+  /** The response was ended by tollgate before it was complete (an upstream failure mid-body, a dropped request). */
+  cut = false
+
+  constructor (method: string, scheme: Scheme, start = performance.now()) {
+    this.method = method
+    this.scheme = scheme
+    this.start = start
+  }
+}

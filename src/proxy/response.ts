@@ -1,0 +1,31 @@
+// The upstream's response head on its way to the client.
+import type { ServerResponse } from 'node:http'
+import type { Http2ServerResponse } from 'node:http2'
+import type { Exchange } from '../exchange.js'
+import { RESPONSE_DROP, connectionTokens } from './hop-by-hop.js'
+
+/**
+ * Writes the upstream's response head without hop-by-hop fields and those its Connection names,
+ * as one flat name/value list (no header object is built; repeated fields stay repeated).
+ * X-Request-Id and, on HTTPS, Strict-Transport-Security are the gateway's own: the upstream's are
+ * not relayed.
+ */
+export function writeResponseHead (res: ServerResponse | Http2ServerResponse, status: number, raw: string[], x: Exchange, hsts: string | undefined): void {
+  let listed: string[] | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length !== 10 || raw[i].toLowerCase() !== 'connection') continue
+    const tokens = connectionTokens(raw[i + 1])
+    if (tokens !== undefined) listed = listed === undefined ? tokens : listed.concat(tokens)
+  }
+  if (x.scheme !== 'https') hsts = undefined
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i].toLowerCase()
+    if (RESPONSE_DROP.has(k) || (listed !== undefined && listed.includes(k))) continue
+    if (k === 'x-request-id' || (hsts !== undefined && k === 'strict-transport-security')) continue
+    out.push(k, raw[i + 1])
+  }
+  if (hsts !== undefined) out.push('strict-transport-security', hsts)
+  out.push('x-request-id', x.requestId)
+  res.writeHead(status, out as unknown as Record<string, string>)
+}
