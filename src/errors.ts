@@ -118,9 +118,11 @@ export class ConfigError extends TollgateError {
   }
 }
 
-/** The system error code of a failed file or socket operation (`ENOENT`…), else the error itself, for a one-line message. */
+/** The system error code of a failed file or socket operation (`ENOENT`…), else its message, for a one-line report. */
 export function errnoCode (err: unknown): string {
-  return (err as NodeJS.ErrnoException | null)?.code ?? String(err)
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string') return code
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** Renders a config path from segments: ['containers','a','policies',0] → containers.a.policies[0]. */

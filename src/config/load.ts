@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve as resolvePath, isAbsolute } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
-import { Value } from '@sinclair/typebox/value'
 import ipaddr from 'ipaddr.js'
-import { ConfigSchema, ContainerSchema, type Config } from './schema.js'
-import { ConfigError, TollgateError, formatPath } from '../errors.js'
+import { ConfigSchema, type Config } from './schema.js'
+import { withDefaults, firstSchemaError } from './schema-values.js'
+import { deepFreeze } from './freeze.js'
+import { ConfigError, TollgateError, errnoCode, formatPath } from '../errors.js'
 
 export type { Config, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
 
@@ -33,7 +34,7 @@ export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new TollgateError('TG_ERR_CONFIG_READ', `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    throw new TollgateError('TG_ERR_CONFIG_READ', `cannot read config ${file}: ${errnoCode(err)}`)
   }
   return parseConfig(text, { file, env })
 }
@@ -52,17 +53,9 @@ export function parseConfig (text: string, opts: { file: string, env?: NodeJS.Pr
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError('', `${file}: the config must be a YAML mapping`)
   }
-  const interpolated = interpolate(raw, [], baseDir, env) as Record<string, unknown>
-  // TypeBox does not descend into Record values for defaults: apply them per container first.
-  const containers = interpolated.containers
-  if (containers !== null && typeof containers === 'object' && !Array.isArray(containers)) {
-    for (const [k, c] of Object.entries(containers)) {
-      if (c !== null && typeof c === 'object') (containers as Record<string, unknown>)[k] = Value.Default(ContainerSchema, c)
-    }
-  }
-  const value = Value.Default(ConfigSchema, interpolated) as Record<string, unknown>
-  const first = Value.Errors(ConfigSchema, value).First()
-  if (first) throw new ConfigError(pointerToPath(first.path), describe(first))
+  const value = withDefaults(ConfigSchema, interpolate(raw, [], baseDir, env))
+  const first = firstSchemaError(ConfigSchema, value)
+  if (first !== undefined) throw new ConfigError(pointerToPath(first.path), describe(first))
   const config = value as unknown as Config
   checkSemantics(config)
   resolvePaths(config, baseDir)
@@ -104,7 +97,7 @@ function interpolateString (s: string, path: Array<string | number>, baseDir: st
       try {
         return readFileSync(p, 'utf8').replace(/\r?\n$/, '')
       } catch (err) {
-        throw new ConfigError(where, `cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'TG_ERR_CONFIG_INTERPOLATION')
+        throw new ConfigError(where, `cannot read ${p}: ${errnoCode(err)}`, 'TG_ERR_CONFIG_INTERPOLATION')
       }
     }
     throw new ConfigError(where, `\${${kind}:…} references are only allowed in secret fields (a container's token)`)
@@ -201,7 +194,7 @@ function readIpLists (config: Config, baseDir: string): void {
     try {
       text = readFileSync(file, 'utf8')
     } catch (err) {
-      throw new ConfigError(`ipLists.${name}.file`, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+      throw new ConfigError(`ipLists.${name}.file`, `cannot read ${file}: ${errnoCode(err)}`)
     }
     lists[name] = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '')
   }
@@ -210,12 +203,4 @@ function readIpLists (config: Config, baseDir: string): void {
 /** Policy compile options derived from the config (shared by the runtime, `check` and `policy test`). */
 export function policyOptions (config: Pick<Config, 'ipLists'>): { ipLists?: Readonly<Record<string, readonly string[]>> } {
   return config.ipLists === undefined ? {} : { ipLists: config.ipLists as Record<string, string[]> }
-}
-
-function deepFreeze<T> (o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o)
-    for (const v of Object.values(o)) deepFreeze(v)
-  }
-  return o
 }

@@ -3,11 +3,11 @@
 // containers skip it (the principal stays anonymous).
 import type { ReasonId } from '../errors.js'
 import type { Exchange } from '../exchange.js'
-import type { AuthOutcome, Authenticator } from './types.js'
+import { authFailure, type AuthOutcome, type Authenticator } from './types.js'
 
-const MISSING: AuthOutcome = Object.freeze({ ok: false, reason: 'credential_missing' })
-const MALFORMED: AuthOutcome = Object.freeze({ ok: false, reason: 'credential_malformed' })
-const UNKNOWN: AuthOutcome = Object.freeze({ ok: false, reason: 'credential_unknown' })
+const MISSING = authFailure('credential_missing')
+const MALFORMED = authFailure('credential_malformed')
+const UNKNOWN = authFailure('credential_unknown')
 
 const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i
 

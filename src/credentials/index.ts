@@ -6,7 +6,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { ConfigError, TollgateError, type ReasonId } from '../errors.js'
 import { masterKeyFromEnv } from '../secrets/store.js'
 import type { SecretResolver } from '../secrets/types.js'
-import type { AuthOutcome, Authenticator } from './types.js'
+import { authFailure, type AuthOutcome, type Authenticator } from './types.js'
 import type { CredentialsConfig, JwtConfig } from './schema.js'
 import { JwtSchema } from './schema.js'
 import { KeyIndex } from './keys.js'
@@ -14,7 +14,7 @@ import { KEY_PREFIX, parseKey } from './keyformat.js'
 import { buildIssuer, checkIssuer, type IssuerVerifier } from './jwt.js'
 import { loadPepper } from './pepper.js'
 import { SILENT, type Logger } from './logger.js'
-import { Value } from '@sinclair/typebox/value'
+import { withDefaults } from '../config/schema-values.js'
 
 export type { AuthOutcome, Authenticator } from './types.js'
 export type { Logger } from './logger.js'
@@ -61,17 +61,16 @@ export interface TollgateAuthenticator extends Authenticator {
   readonly issuers: ReadonlyMap<string, IssuerVerifier>
 }
 
-const outcome = (reason: ReasonId): AuthOutcome => Object.freeze({ ok: false, reason })
-const MISSING = outcome('credential_missing')
-const MALFORMED = outcome('credential_malformed')
-const UNKNOWN = outcome('credential_unknown')
-const INVALID = outcome('credential_invalid')
+const MISSING = authFailure('credential_missing')
+const MALFORMED = authFailure('credential_malformed')
+const UNKNOWN = authFailure('credential_unknown')
+const INVALID = authFailure('credential_invalid')
 
 /** When several issuers share an `iss`, report the most telling failure. */
 const RANK: Partial<Record<ReasonId, number>> = { credential_unknown: 1, credential_malformed: 2, credential_invalid: 3, credential_expired: 4 }
 
 function jwtConfigOf (credentials: CredentialsConfig | undefined): JwtConfig {
-  return Value.Default(JwtSchema, structuredClone(credentials?.jwt ?? {})) as JwtConfig
+  return withDefaults(JwtSchema, credentials?.jwt ?? {}) as JwtConfig
 }
 
 /**

@@ -7,12 +7,12 @@ import { readFile } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
 import { isIP } from 'node:net'
 import { createLocalJWKSet, jwtVerify, errors, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters, type JWK } from 'jose'
-import { ConfigError } from '../errors.js'
-import type { ReasonId } from '../errors.js'
+import { ConfigError, errnoCode, type ReasonId } from '../errors.js'
+import { deepFreeze } from '../config/freeze.js'
 import type { Principal } from '../policy/types.js'
 import type { SecretHandle, SecretResolver } from '../secrets/types.js'
 import { isSecretRef } from '../secrets/types.js'
-import type { AuthOutcome } from './types.js'
+import { authFailure, type AuthOutcome } from './types.js'
 import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, type JwtConfig, type JwtIssuerConfig } from './schema.js'
 import { RemoteJwks } from './jwks.js'
 import type { Logger } from './logger.js'
@@ -32,10 +32,6 @@ export interface IssuerVerifier {
   /** For tests and operators: the remote JWKS, when the issuer uses one. */
   readonly jwks: RemoteJwks | undefined
   close (): void
-}
-
-function fail (reason: ReasonId): AuthOutcome {
-  return { ok: false, reason }
 }
 
 /** Maps a jose (or key import) error to a stable reason id. */
@@ -58,14 +54,6 @@ export function reasonFor (err: unknown): ReasonId {
     default:
       return 'credential_invalid'
   }
-}
-
-function deepFreeze<T> (o: T): T {
-  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o)
-    for (const v of Object.values(o)) deepFreeze(v)
-  }
-  return o
 }
 
 function isLoopbackHost (host: string): boolean {
@@ -121,7 +109,7 @@ async function loadPem (file: string, where: string): Promise<KeyObject> {
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new ConfigError(where, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+    throw new ConfigError(where, `cannot read ${file}: ${errnoCode(err)}`)
   }
   if (/PRIVATE KEY/.test(text)) throw new ConfigError(where, `${file} holds a private key: give the public key (or certificate) only`)
   try {
@@ -204,14 +192,14 @@ export async function buildIssuer (cfg: JwtIssuerConfig, index: number, opts: Bu
     async verify (token: string): Promise<AuthOutcome> {
       try {
         const payload = await verifyOnce(token)
-        if (typeof payload.sub !== 'string' || payload.sub === '') return fail('credential_invalid')
+        if (typeof payload.sub !== 'string' || payload.sub === '') return authFailure('credential_invalid')
         const claims = deepFreeze(structuredClone(payload)) as Readonly<Record<string, unknown>>
         const principal: Principal = Object.freeze({ kind: 'jwt', id: payload.sub, owner: false, claims })
         return { ok: true, principal }
       } catch (err) {
         const reason = reasonFor(err)
         logger.debug({ issuer: cfg.name, reason, code: (err as { code?: unknown }).code }, 'JWT refused')
-        return fail(reason)
+        return authFailure(reason)
       }
     },
     close () { jwks?.close() }

@@ -5,7 +5,7 @@ import { watch, type FSWatcher } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import type { Principal } from '../policy/types.js'
-import type { AuthOutcome } from './types.js'
+import { authFailure, type AuthOutcome } from './types.js'
 import { readKeysFile, type KeysFile } from './keyfile.js'
 import { digestsEqual, hashKey, parseKey, pepperId } from './keyformat.js'
 import type { Logger } from './logger.js'
@@ -21,11 +21,11 @@ interface Entry {
 }
 
 const DUMMY_HASH = Buffer.alloc(32)
-const MALFORMED: AuthOutcome = Object.freeze({ ok: false, reason: 'credential_malformed' })
-const UNKNOWN: AuthOutcome = Object.freeze({ ok: false, reason: 'credential_unknown' })
-const REVOKED: AuthOutcome = Object.freeze({ ok: false, reason: 'credential_revoked' })
-const EXPIRED: AuthOutcome = Object.freeze({ ok: false, reason: 'credential_expired' })
-const OUT_OF_SCOPE: AuthOutcome = Object.freeze({ ok: false, reason: 'credential_out_of_scope' })
+const MALFORMED = authFailure('credential_malformed')
+const UNKNOWN = authFailure('credential_unknown')
+const REVOKED = authFailure('credential_revoked')
+const EXPIRED = authFailure('credential_expired')
+const OUT_OF_SCOPE = authFailure('credential_out_of_scope')
 
 export interface KeyIndexOptions {
   file: string

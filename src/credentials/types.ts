@@ -14,3 +14,12 @@ export interface Authenticator {
   authenticate (credential: string, container: string): AuthOutcome | Promise<AuthOutcome>
   close (): Promise<void>
 }
+
+const failures = new Map<ReasonId, AuthOutcome>()
+
+/** The outcome for a refused credential: one frozen object per reason, shared (no allocation per request). */
+export function authFailure (reason: ReasonId): AuthOutcome {
+  let out = failures.get(reason)
+  if (out === undefined) failures.set(reason, out = Object.freeze({ ok: false, reason }))
+  return out
+}

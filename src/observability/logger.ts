@@ -3,6 +3,7 @@
 import cluster from 'node:cluster'
 import { writeSync } from 'node:fs'
 import pino, { type Logger, type DestinationStream } from 'pino'
+import { errnoCode } from '../errors.js'
 
 export type { Logger }
 
@@ -29,8 +30,7 @@ export function createLogger (level: string, destination?: DestinationStream): L
  * A quiet gateway's last lines (a reload, a warning) reach stdout within a second.
  *
  * Writing the log never stops the gateway: a failed write (a full disk, a log collector gone) drops
- * lines and says so on stderr, and the requests go on being served. (Main-thread writes when stdout
- * is a file were tried: no gain out of the noise, bench/README.md "What was tuned".)
+ * lines and says so on stderr, and the requests go on being served.
  */
 function stdoutSink (): DestinationStream {
   const worker = cluster.isWorker
@@ -57,9 +57,9 @@ function stdoutSink (): DestinationStream {
   const flushSync = dest.flushSync.bind(dest)
   dest.flushSync = () => { if (!failing) flushSync() }
   dest.on('write', () => { failing = false })
-  dest.on('error', (err: NodeJS.ErrnoException) => {
+  dest.on('error', (err: Error) => {
     failing = true
-    linesDropped(`writing the log to stdout failed (${err.code ?? err.message})`)
+    linesDropped(`writing the log to stdout failed (${errnoCode(err)})`)
   })
   dest.on('drop', () => linesDropped('stdout is not keeping up with the log (16 MiB backlog)'))
   return coalesced(dest, limit)
@@ -80,20 +80,24 @@ const PIPE_BUF = 4096
 
 /** At exit, what is still pending is written synchronously (pino's own exit hook only knows sonic-boom). */
 const atExit = new Set<() => void>()
-process.once('exit', () => {
-  for (const f of atExit) {
-    try { f() } catch {}
+function onExit (f: () => void): void {
+  if (atExit.size === 0) {
+    process.once('exit', () => {
+      for (const g of atExit) {
+        try { g() } catch {}
+      }
+    })
   }
-})
+  atExit.add(f)
+}
 
 type Sink = DestinationStream & { flush: (cb?: (err?: Error) => void) => void, flushSync: () => void, end: () => void }
 
 /**
- * The lines of one event-loop turn (up to `limit` bytes) handed to sonic-boom as one buffer. In its
- * string mode sonic-boom measured the byte length of its whole pending buffer on every write()
- * (~6 µs per access line at load, profiled); one encoded buffer per turn costs one UTF-8 encode for
- * all the turn's lines. Order is kept (every line goes through here), and anything pending is
- * written before a flush and at exit.
+ * The lines of one event-loop turn (up to `limit` bytes) handed to sonic-boom as one buffer: one
+ * UTF-8 encode for all the turn's lines, where sonic-boom's string mode would measure its whole
+ * pending buffer on every write (bench/README.md, "What was tuned"). Order is kept (every line goes
+ * through here), and anything pending is written before a flush and at exit.
  */
 function coalesced (sink: Sink, limit: number): Sink {
   let pending = ''
@@ -107,7 +111,7 @@ function coalesced (sink: Sink, limit: number): Sink {
     bytes = 0
     sink.write(Buffer.from(p, 'utf8') as unknown as string)
   }
-  atExit.add(() => {
+  onExit(() => {
     push()
     sink.flushSync()
   })

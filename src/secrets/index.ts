@@ -11,7 +11,7 @@ import { watch, type FSWatcher } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path'
 import { LRUCache } from 'lru-cache'
-import { Value } from '@sinclair/typebox/value'
+import { withDefaults, firstSchemaError } from '../config/schema-values.js'
 import { ConfigError, TollgateError } from '../errors.js'
 import { SecretsSchema, type ScalewaySecretsConfig, type SecretsConfig } from './schema.js'
 import { parseSecretRef, stripOneNewline, type ParsedRef, type ScwTarget } from './refs.js'
@@ -146,8 +146,8 @@ class Resolver implements SecretResolver {
 
   constructor (opts: SecretResolverOptions) {
     this.#baseDir = opts.baseDir
-    const cfg = Value.Default(SecretsSchema, structuredClone(opts.secrets ?? {}))
-    const first = Value.Errors(SecretsSchema, cfg).First()
+    const cfg = withDefaults(SecretsSchema, opts.secrets ?? {})
+    const first = firstSchemaError(SecretsSchema, cfg)
     if (first !== undefined) {
       throw new ConfigError(`secrets${first.path.replace(/\//g, '.')}`, first.message.toLowerCase())
     }
