@@ -13,10 +13,8 @@ function tollgate (args: string[], env: NodeJS.ProcessEnv = {}): { status: numbe
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-test('check accepts the annotated example config', () => {
-  const r = tollgate(['check', '--config', join(ROOT, 'config', 'tollgate.example.yaml')], {
-    TOLLGATE_TLS_CERT: 'cert.pem', TOLLGATE_TLS_KEY: 'key.pem', REPORTS_CONTAINER_TOKEN: 'x', STATUS_CONTAINER_TOKEN: 'y'
-  })
+test('check accepts the annotated example config, with nothing in the environment', () => {
+  const r = tollgate(['check', '--config', join(ROOT, 'config', 'tollgate.example.yaml')])
   assert.equal(r.stderr, '')
   assert.equal(r.status, 0)
   assert.match(r.stdout, /^ok: .*2 containers/)

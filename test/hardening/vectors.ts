@@ -115,7 +115,7 @@ export const VECTORS: Vector[] = [
   { id: 'host-userinfo', name: 'Host: u@localhost', by: 'tollgate', raw: 'GET /public HTTP/1.1\r\nHost: u@localhost\r\n\r\n' },
   { id: 'host-path', name: 'Host: localhost/x', by: 'tollgate', raw: 'GET /public HTTP/1.1\r\nHost: localhost/x\r\n\r\n' },
   { id: 'host-port', name: 'Host with an out-of-range port', by: 'tollgate', raw: 'GET /public HTTP/1.1\r\nHost: localhost:99999999\r\n\r\n' },
-  { id: 'absolute-form', name: 'absolute-form target for another host', by: 'tollgate', raw: 'GET http://evil.example/public HTTP/1.1\r\nHOST\r\n\r\n' },
+  { id: 'absolute-form', name: 'absolute-form target naming another host than Host', by: 'tollgate', raw: 'GET http://evil.example/public HTTP/1.1\r\nHOST\r\n\r\n' },
   // ── request line ────────────────────────────────────────────────────────────────────────
   { id: 'http-1.2', name: 'HTTP/1.2', by: 'llhttp', raw: 'GET /public HTTP/1.2\r\nHOST\r\n\r\n' },
   { id: 'http-2.0-text', name: '"HTTP/2.0" in an HTTP/1 request line', by: 'tollgate', raw: 'GET /public HTTP/2.0\r\nHOST\r\n\r\n' },
