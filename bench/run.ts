@@ -3,7 +3,8 @@
 // Every server runs in its own process (one process each, no cluster) and so does every load
 // generator run. Rounds are interleaved (each round visits every target, in a rotated order) and the
 // figures are medians over rounds; ratios are taken within this one run. Results: a table on stdout,
-// bench/results/<stamp>.json (+ latest.json), bench/results/latest.svg (chart) and latest.md.
+// bench/results/<stamp>.json (+ latest.json; both kept out of git), bench/results/latest.svg (chart)
+// and latest.md.
 //
 //   npm run bench                               main + scaling + soak (≈ 8 min on 2 cores)
 //   npm run bench -- --only main --rounds 3     a subset (main, scaling, soak), fewer rounds

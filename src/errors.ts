@@ -71,8 +71,6 @@ export const FORWARD_FAILURES = {
   UPSTREAM_BODY_TOO_LARGE: { reason: 'payload_too_large', description: 'A request body without Content-Length grew past the container\'s body limit while streaming.' }
 } as const satisfies Record<string, { reason: ReasonId, description: string }>
 
-export type ForwardFailureCode = keyof typeof FORWARD_FAILURES
-
 /** The reason a forward failure answers with (502, 504, 413…), from its error's code. */
 export function forwardFailureReason (code: string | undefined): ReasonId {
   if (code === undefined) return 'upstream_unreachable'

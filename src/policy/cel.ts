@@ -235,13 +235,11 @@ export interface CompileOptions {
   ipLists?: Readonly<Record<string, readonly string[]>>
 }
 
-/** What a compiled condition reads: the decision cache keys on exactly these. */
+/** What a compiled condition reads (the engine copies headers only for conditions that read them). */
 export interface ConditionReads {
   /** request fields read (`headers` included when read); `*` when `request` is used whole. */
   request: ReadonlySet<string>
   principal: boolean
-  /** Time granularity the condition depends on, in ms (1 when it compares instants). */
-  timeResolutionMs: number
 }
 
 export interface CompiledCondition {
@@ -273,20 +271,6 @@ function namedList (opts: CompileOptions, name: string): IpSet | undefined {
   return set
 }
 
-// Time resolution: what a condition can observe of request.time.
-const RESOLUTION: Record<string, number> = {
-  getMilliseconds: 1,
-  getSeconds: 1000,
-  getMinutes: 60_000,
-  getHours: 60_000, // a zone offset may be a non-whole hour (+05:45): the hour changes on minutes
-  getDayOfWeek: 60_000,
-  getDate: 60_000,
-  getDayOfMonth: 60_000,
-  getDayOfYear: 60_000,
-  getMonth: 60_000,
-  getFullYear: 60_000
-}
-
 /**
  * Parses, checks and folds one condition. Throws ConditionError (with line and column) for a
  * syntax error, a type error, a result that is not bool, or a breach of the safety limits.
@@ -305,7 +289,7 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
     throw fromCelError(src, err)
   }
 
-  const reads = { request: new Set<string>(), principal: false, timeResolutionMs: Number.POSITIVE_INFINITY }
+  const reads = { request: new Set<string>(), principal: false }
   let nodes = 0
   const root = parsed.ast as unknown as Node
 
@@ -347,7 +331,6 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
       if (name === 'matches') foldPattern(src, n, callArgs, 0)
       if ((TIMESTAMP_ACCESSORS as readonly string[]).includes(name)) {
         n.args[0] = PREFIX + name
-        reads.timeResolutionMs = Math.min(reads.timeResolutionMs, RESOLUTION[name])
         if (callArgs.length === 1) {
           const z = callArgs[0]
           if (isStringLiteral(z)) {
@@ -373,10 +356,6 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
   }
   walk(root, undefined, 1, 0)
 
-  // Anything that compares request.time itself (not through an accessor) sees milliseconds.
-  if (reads.request.has('time') && !Number.isFinite(reads.timeResolutionMs)) reads.timeResolutionMs = 1
-  if (usesTimeDirectly(root)) reads.timeResolutionMs = 1
-
   let checked: { valid: boolean, type?: string, error?: unknown }
   try {
     checked = parsed.check()
@@ -390,7 +369,7 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
   const closure = compileClosure(root)
   return {
     source: src,
-    reads: { request: reads.request, principal: reads.principal, timeResolutionMs: reads.timeResolutionMs },
+    reads: { request: reads.request, principal: reads.principal },
     evaluate: (activation) => evaluate(activation),
     ...(closure !== undefined ? { closure } : {})
   }
@@ -404,23 +383,6 @@ function findMap (n: Node): Node | undefined {
     if (m !== undefined) return m
   }
   return undefined
-}
-
-/** True when request.time is used other than as the receiver of an accessor. */
-function usesTimeDirectly (root: Node): boolean {
-  let found = false
-  const visit = (n: Node, parent: Node | undefined): void => {
-    if (found) return
-    if (n.op === '.' && Array.isArray(n.args) && n.args[1] === 'time' && isNode(n.args[0]) && n.args[0].op === 'id' && n.args[0].args === 'request') {
-      const isAccessorReceiver = parent?.op === 'rcall' && Array.isArray(parent.args) && parent.args[1] === n &&
-        typeof parent.args[0] === 'string' && parent.args[0].startsWith(PREFIX)
-      if (!isAccessorReceiver) found = true
-      return
-    }
-    for (const c of children(n)) visit(c, n)
-  }
-  visit(root, undefined)
-  return found
 }
 
 function foldPattern (src: string, call: Node, callArgs: Node[], patternIndex: number): void {

@@ -6,7 +6,7 @@
 // `"US/Central"`). Calendar fields are computed with integer arithmetic from `epoch ms + offset` on
 // the proleptic Gregorian calendar; nothing here reads the process zone.
 //
-// For IANA zones the UTC offset comes from ICU (Intl.DateTimeFormat#formatToParts, ~10 µs) and is
+// For IANA zones the UTC offset comes from ICU (Intl.DateTimeFormat#formatToParts, costly) and is
 // cached per UTC hour: an hour whose first and last second have the same offset is taken to have
 // that offset throughout (tzdata has no pair of transitions less than an hour apart that cancel
 // out); an hour that contains a transition is bisected once to the second (tzdata transitions fall

@@ -2,11 +2,12 @@
 // node:tls, with Node's own llhttp binding (the parser behind node:http's client and server) reading
 // the responses.
 //
-// Why not undici here: the bench profile put undici's per-request machinery (request objects, the
-// WASM parser's copies, its handler layers) at ~40 µs of CPU a request on this machine, close to half
-// of what a whole forward cost; this client does the same job in ~15 µs (docs/load-testing.md,
-// "Why tollgate has its own upstream client"). undici stays available (`server.upstream.client:
-// undici`, and for pipelining), and is used automatically when this Node has no usable parser binding.
+// Why not undici here: in the bench profile undici's per-request machinery (request objects, the
+// WASM parser's copies, its handler layers) was the largest single cost of a forward, and this
+// client does the same job for a fraction of it (figures in bench/README.md, "What was tuned";
+// docs/load-testing.md, "Why tollgate has its own upstream client"). undici stays available
+// (`server.upstream.client: undici`, and for pipelining), and is used automatically when this Node
+// has no usable parser binding.
 //
 // What it does, and what it refuses:
 // - one request per connection at a time (no pipelining); connections are reused LIFO, closed after
