@@ -1,14 +1,12 @@
 // Connection-level guards of the public listeners: global and per-IP connection caps, HTTP/1.1
 // connections refused for good after an answer that closes them, and the HTTP/2 rapid-reset guard.
 import { constants as http2constants, type Http2Session } from 'node:http2'
-import type { Server } from 'node:net'
-import type { Socket } from 'node:net'
+import type { Server, Socket } from 'node:net'
 import { normalizeIp } from '../identity/index.js'
-
-interface GuardLogger { warn (obj: object, msg?: string): void }
+import type { Logger } from '../observability/logger.js'
 
 /** Global and per-IP connection caps, counted on accepted sockets. */
-export function guardConnections (server: Server, limits: { maxConnections: number, maxConnectionsPerIp: number }, logger: GuardLogger): void {
+export function guardConnections (server: Server, limits: { maxConnections: number, maxConnectionsPerIp: number }, logger: Logger): void {
   const { maxConnections, maxConnectionsPerIp } = limits
   server.maxConnections = maxConnections
   const perIp = new Map<string, number>()
@@ -48,7 +46,7 @@ const resets = new WeakMap<Http2Session, { n: number, since: number }>()
  * resets in 10 s the session is closed with GOAWAY ENHANCE_YOUR_CALM: the rapid-reset guard
  * (CVE-2023-44487).
  */
-export function countReset (session: Http2Session, limit: number, logger: GuardLogger): void {
+export function countReset (session: Http2Session, limit: number, logger: Logger): void {
   if (session.destroyed) return
   const now = performance.now()
   let r = resets.get(session)
