@@ -198,12 +198,20 @@ function buildEnvironment (): Environment {
   return env
 }
 
-const env = buildEnvironment()
+let env: ReturnType<typeof buildEnvironment> | undefined
+/** The CEL environment, built and self-tested on first use (not at import). */
+function environment (): ReturnType<typeof buildEnvironment> {
+  if (env === undefined) {
+    env = buildEnvironment()
+    try { selfTest() } catch (err) { env = undefined; throw err }
+  }
+  return env
+}
 
 // ---------- the AST ----------
 
 function valueNode (value: unknown, at: Node): Node {
-  const n = env.parse('""').ast as unknown as Node
+  const n = environment().parse('""').ast as unknown as Node
   n.args = value
   n.pos = at.pos
   n.start = at.start
@@ -282,9 +290,9 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
   }
   if (src.trim() === '') throw errorAt(src, 0, 'condition is empty')
 
-  let parsed: ReturnType<typeof env.parse>
+  let parsed: ReturnType<ReturnType<typeof buildEnvironment>['parse']>
   try {
-    parsed = env.parse(src)
+    parsed = environment().parse(src)
   } catch (err) {
     throw fromCelError(src, err)
   }
@@ -453,4 +461,3 @@ function selfTest (): void {
     if (got !== want) throw new Error(`tollgate policy engine self-test failed on ${src}: got ${String(got)} (is @marcbachmann/cel-js a version this code supports?)`)
   }
 }
-selfTest()

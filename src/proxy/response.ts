@@ -5,12 +5,12 @@ import type { Exchange } from '../exchange.js'
 import { RESPONSE_DROP, connectionTokens } from './hop-by-hop.js'
 
 /**
- * Writes the upstream's response head without hop-by-hop fields and those its Connection names,
- * as one flat name/value list (no header object is built; repeated fields stay repeated).
- * X-Request-Id and, on HTTPS, Strict-Transport-Security are the gateway's own: the upstream's are
- * not relayed.
+ * The upstream's response head fields as relayed to the client, as one flat name/value list (no
+ * header object is built; repeated fields stay repeated): without hop-by-hop fields and those its
+ * Connection names. X-Request-Id and, on HTTPS, Strict-Transport-Security are the gateway's own:
+ * the upstream's are not relayed.
  */
-export function writeResponseHead (res: ServerResponse | Http2ServerResponse, status: number, raw: string[], x: Exchange, hsts: string | undefined): void {
+export function responseHead (raw: string[], x: Exchange, hsts: string | undefined): string[] {
   let listed: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length !== 10 || raw[i].toLowerCase() !== 'connection') continue
@@ -27,5 +27,9 @@ export function writeResponseHead (res: ServerResponse | Http2ServerResponse, st
   }
   if (hsts !== undefined) out.push('strict-transport-security', hsts)
   out.push('x-request-id', x.requestId)
-  res.writeHead(status, out as unknown as Record<string, string>)
+  return out
+}
+
+export function writeResponseHead (res: ServerResponse | Http2ServerResponse, status: number, raw: string[], x: Exchange, hsts: string | undefined): void {
+  res.writeHead(status, responseHead(raw, x, hsts) as unknown as Record<string, string>)
 }
