@@ -60,7 +60,8 @@ export function parseFlags<const O extends Options> (args: string[], options: O,
   try {
     r = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true })
   } catch (err) {
-    throw usage(oneLine(err))
+    // node:util's advice on positionals that start with "-" does not apply to tollgate's commands
+    throw usage(`${oneLine(err).replace(/\. To specify a positional argument.*$/, '')} (see --help)`)
   }
   if ((r.values as Record<string, unknown>).help === true) throw new HelpRequested(help)
   if (r.positionals.length > maxPositionals) throw usage(`unexpected argument ${JSON.stringify(r.positionals[maxPositionals])}`)

@@ -252,7 +252,7 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
     report.authentication = rejected === undefined ? { ok: true } : { ok: false, reason: rejected }
     if (rejected !== undefined) {
       report.principal = { kind: 'anonymous', id: '', owner: false, source: credential === undefined ? source : `${source} (rejected)` }
-      return deny(rejected, 'the credential was missing or rejected: the gateway answers 401 before any rule')
+      return deny(rejected, `${credential === undefined ? 'no credential' : 'the credential was rejected'}: the gateway answers 401 before any rule`)
     }
   }
   const principal = x.principal
@@ -285,7 +285,8 @@ function finish (io: PolicyIo, r: TestReport, json: boolean): number {
     return r.decision.allow ? 0 : 1
   }
   const lines: string[] = []
-  const canonical = r.request.url.endsWith(r.request.path) ? '' : ` (canonical path ${r.request.path})`
+  const target = r.request.url.replace(/^[a-z]+:\/\/[^/?]*/, '').replace(/\?.*$/, '') || '/'
+  const canonical = target === r.request.path || r.request.host === '' ? '' : ` (canonical path ${r.request.path})`
   lines.push(`request:   ${r.request.method} ${r.request.url}${canonical} from ${r.request.ip} at ${r.request.time}${r.request.userAgent !== '' ? `, user-agent ${JSON.stringify(r.request.userAgent)}` : ''}`)
   if (r.container === null) {
     if (r.decision.reason === 'no_route') lines.push('container: none matches this host and path')
