@@ -82,4 +82,24 @@ export class Exchange implements ExchangeRecord {
     this.scheme = scheme
     this.start = start
   }
+
+  /**
+   * The response closed: records the status the client got, or 499 (nginx's "client closed
+   * request", reason client_closed) when it left before the response was complete. True when it
+   * left before tollgate had ended the response (what was still running for it can stop).
+   */
+  closed (res: { readonly writableEnded: boolean, readonly writableFinished: boolean, readonly headersSent: boolean, readonly statusCode: number }): boolean {
+    if (this.cut) {
+      this.status = res.headersSent ? res.statusCode : 0
+      return false
+    }
+    // HTTP/2 reports writableFinished on a stream the client reset: writableEnded says who ended it.
+    if (res.writableEnded && res.writableFinished) {
+      this.status = res.statusCode
+      return false
+    }
+    this.status = 499
+    this.reason = 'client_closed'
+    return !res.writableEnded
+  }
 }

@@ -36,18 +36,9 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
     // 'close' follows 'finish' (HTTP/1.1 and HTTP/2 alike) and also comes when the client went away
     // first: one listener per request is enough.
     res.once('close', () => {
-      if (x.cut) {
-        x.status = res.headersSent ? res.statusCode : 0
-      } else if (res.writableEnded && res.writableFinished) {
-        x.status = res.statusCode
-      } else {
-        if (!res.writableEnded) {
-          x.upstream?.cancel()
-          if (session !== undefined) countReset(session, rt.config.server.limits.http2MaxResets, rt.logger)
-        }
-        // 499 (nginx's "client closed request"): the client left before the response was complete.
-        x.status = 499
-        x.reason = 'client_closed'
+      if (x.closed(res)) {
+        x.upstream?.cancel()
+        if (session !== undefined) countReset(session, rt.config.server.limits.http2MaxResets, rt.logger)
       }
       observer.done(x)
     })

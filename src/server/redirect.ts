@@ -14,9 +14,7 @@ export function createRedirectHandler (getRuntime: () => Runtime, observer: Obse
     const rt = getRuntime()
     const x = new Exchange(req.method ?? 'GET', 'http')
     res.once('close', () => {
-      const complete = res.writableEnded && res.writableFinished
-      x.status = complete ? res.statusCode : 499
-      if (!complete) x.reason = 'client_closed'
+      x.closed(res)
       observer.done(x)
     })
     identify(x, peerOf(req.socket, rt.trusted, rt.peerCacheGeneration), req.headers, rt.trusted)
