@@ -79,7 +79,8 @@ function parseIpFlag (s: string | undefined): string {
 /** `--header 'Name: value'` flags (and the fields implied by other flags) as node:http presents them. */
 class HeaderList {
   readonly raw: string[] = []
-  readonly map: Record<string, string | string[]> = {}
+  // No prototype: a header named `constructor` or `__proto__` is a header like any other.
+  readonly map: Record<string, string | string[]> = Object.create(null)
 
   add (name: string, value: string): void {
     const lower = name.toLowerCase()

@@ -77,18 +77,23 @@ interface CompiledRule {
   failed: Decision
 }
 
-/** Node's header map as a CEL map<string, string>: array values (set-cookie) joined with ", ". */
-export function headerMap (headers: RequestFacts['headers']): Record<string, string> {
-  const out: Record<string, string> = Object.create(null)
-  for (const k in headers) {
+/**
+ * Node's header map as a CEL map<string, string>: array values (set-cookie) joined with ", ".
+ * A JS Map, never a plain object: cel-js infers an object's CEL type from its `constructor`
+ * property, so a client-chosen header name (`constructor`, `__proto__`, …) must not be a property
+ * of the value cel-js inspects.
+ */
+export function headerMap (headers: RequestFacts['headers']): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const k of Object.keys(headers)) {
     const v = headers[k]
     if (v === undefined) continue
-    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v
+    out.set(k.toLowerCase(), Array.isArray(v) ? v.join(', ') : v)
   }
   return out
 }
 
-const EMPTY_HEADERS: Record<string, string> = Object.freeze(Object.create(null))
+const EMPTY_HEADERS: ReadonlyMap<string, string> = new Map()
 
 /** The `request` variable of a condition. Headers are copied only when `withHeaders`. */
 export function requestVariable (facts: RequestFacts, withHeaders: boolean): Record<string, unknown> {
@@ -101,6 +106,36 @@ export function requestVariable (facts: RequestFacts, withHeaders: boolean): Rec
     host: facts.host,
     headers: withHeaders ? headerMap(facts.headers) : EMPTY_HEADERS
   }
+}
+
+/**
+ * A JSON value (JWT claims) as cel-js reads it safely: every object becomes a Map, at any depth,
+ * for the reason headerMap gives (a claim named `constructor` must not change a decision).
+ */
+export function celValue (v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v
+  if (Array.isArray(v)) return v.map(celValue)
+  if (v instanceof Date || v instanceof Map) return v
+  const out = new Map<string, unknown>()
+  for (const k of Object.keys(v)) out.set(k, celValue((v as Record<string, unknown>)[k]))
+  return out
+}
+
+// Claims are immutable for the life of a principal (the credentials room freezes them): convert once.
+const claimMaps = new WeakMap<object, unknown>()
+
+/** The `principal` variable of a condition: id, kind and the claims as Maps. */
+export function principalVariable (principal: Principal): Record<string, unknown> {
+  const claims: unknown = principal.claims
+  if (typeof claims !== 'object' || claims === null) return { id: principal.id, kind: principal.kind, claims: new Map() }
+  let map = claimMaps.get(claims)
+  if (map === undefined) claimMaps.set(claims, map = celValue(claims))
+  return { id: principal.id, kind: principal.kind, claims: map }
+}
+
+/** The activation a condition is evaluated against (the cel-js path). */
+export function activationOf (facts: RequestFacts, principal: Principal, withHeaders = true): { request: unknown, principal: unknown } {
+  return { request: requestVariable(facts, withHeaders), principal: principalVariable(principal) }
 }
 
 function firstLine (err: unknown): string {
@@ -186,7 +221,7 @@ export function compileContainerPolicy (
         try {
           // The compiled closure when the condition has one (no activation built), cel-js otherwise.
           value = condition.closure?.(facts, principal) ??
-            condition.evaluate(activation ??= { request: requestVariable(facts, withHeaders), principal })
+            condition.evaluate(activation ??= activationOf(facts, principal, withHeaders))
         } catch (err) {
           failed ??= r.failed
           trace?.rules.push({ ...outcomeOf(r, true, 'error'), error: firstLine(err) })

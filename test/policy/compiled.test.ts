@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { compileCondition, compileContainerPolicy, requestVariable, ANONYMOUS, type Principal, type RequestFacts } from '../../src/policy/index.js'
+import { activationOf, compileCondition, compileContainerPolicy, ANONYMOUS, type Principal, type RequestFacts } from '../../src/policy/index.js'
 
 const ACCESSORS = ['getFullYear', 'getMonth', 'getDate', 'getDayOfMonth', 'getDayOfYear', 'getDayOfWeek',
   'getHours', 'getMinutes', 'getSeconds', 'getMilliseconds']
@@ -94,7 +94,7 @@ test('compiled conditions agree with the CEL interpreter (generated conditions a
     if (c.closure === undefined) return
     compiled++
     for (const [f, p] of requests) {
-      const want = outcome(() => c.evaluate({ request: requestVariable(f, true), principal: p }))
+      const want = outcome(() => c.evaluate(activationOf(f, p)))
       const got = outcome(() => (c.closure as NonNullable<typeof c.closure>)(f, p))
       assert.deepEqual(got, want, `${cond.src} at ${Number.isNaN(f.time.getTime()) ? 'NaN' : f.time.toISOString()} ip=${f.ip} ua=${JSON.stringify(f.userAgent)}`)
     }
@@ -127,7 +127,7 @@ test('an invalid request time is an error on the compiled path too, absorbed by 
     const c = compileCondition(src)
     assert.ok(c.closure !== undefined, src)
     assert.equal(outcome(() => c.closure?.(f, ANONYMOUS)), want, src)
-    assert.equal(outcome(() => c.evaluate({ request: requestVariable(f, true), principal: ANONYMOUS })), want, src)
+    assert.equal(outcome(() => c.evaluate(activationOf(f, ANONYMOUS))), want, src)
   }
   // And the engine denies with policy_error, as for any evaluation error.
   const policy = compileContainerPolicy('c', 'public', [{ name: 'hours', condition: 'request.time.getHours("Europe/Paris") >= 9' }])
