@@ -120,6 +120,54 @@ function dynamicCidr (text: string): Cidr {
   return c
 }
 
+// ---------- integers: int64/uint64 range and strict conversions (cel-spec) ----------
+//
+// cel-js lets integer literals past int64 load, negates INT64_MIN without an error and parses
+// int()/uint() strings leniently ("" is 0, "0b101" is 5). The compiler folds literal negation and
+// checks literal ranges at load, and rebinds int(), uint() and unary minus to the checked
+// implementations below (docs/cel-js-upstream-report.md).
+
+const MAX_INT = 2n ** 63n - 1n
+const MIN_INT = -(2n ** 63n)
+const MAX_UINT = 2n ** 64n - 1n
+
+function overflow (what: string): never { throw new RangeError(`${what}: integer overflow`) }
+
+function checkedInt (v: bigint, what: string): bigint {
+  return v < MIN_INT || v > MAX_INT ? overflow(what) : v
+}
+
+/** strconv.ParseInt(s, 10, 64) as cel-go uses it: an optional sign and decimal digits, nothing else. */
+function intOfString (s: string): bigint {
+  if (!/^[+-]?[0-9]+$/.test(s)) throw new RangeError(`int("${s.slice(0, 40)}"): not a base-10 integer`)
+  return checkedInt(BigInt(s), 'int()')
+}
+
+function intOfDouble (d: number): bigint {
+  // cel-go: NaN, ±Inf and anything at or beyond ±2^63 (as a double) is out of range.
+  if (!(d > -(2 ** 63) && d < 2 ** 63)) overflow('int()')
+  return BigInt(Math.trunc(d))
+}
+
+// cel-js's unsigned integer class (not exported by the package): taken from a literal.
+type Uint = { valueOf: () => bigint }
+let UnsignedInt: new (v: bigint) => Uint
+
+function uintOf (v: bigint, what: string): Uint {
+  if (v < 0n || v > MAX_UINT) throw new RangeError(`${what}: unsigned integer out of range`)
+  return new UnsignedInt(v)
+}
+
+function uintOfString (s: string): Uint {
+  if (!/^[0-9]+$/.test(s)) throw new RangeError(`uint("${s.slice(0, 40)}"): not a base-10 unsigned integer`)
+  return uintOf(BigInt(s), 'uint()')
+}
+
+function uintOfDouble (d: number): Uint {
+  if (!(d >= 0 && d < 2 ** 64)) throw new RangeError('uint(): unsigned integer out of range')
+  return uintOf(BigInt(Math.trunc(d)), 'uint()')
+}
+
 // ---------- the environment ----------
 
 /** The variables a condition sees (see docs/policy.md). */
@@ -181,7 +229,19 @@ function buildEnvironment (): Environment {
   })
   fn(`${PREFIX}timestamp(${TS}): ${TS}`, (d: Date) => d)
   fn(`string(${TS}): string`, rfc3339)
-  fn(`int(${TS}): int`, (d: Date) => BigInt(Math.floor(instant(d) / 1000)))
+
+  UnsignedInt = (env.parse('1u')({}) as Uint).constructor as typeof UnsignedInt
+  fn(`${PREFIX}int(int): int`, (i: bigint) => i)
+  fn(`${PREFIX}int(uint): int`, (u: Uint) => checkedInt(u.valueOf(), 'int()'))
+  fn(`${PREFIX}int(double): int`, intOfDouble)
+  fn(`${PREFIX}int(string): int`, intOfString)
+  fn(`${PREFIX}int(${TS}): int`, (d: Date) => BigInt(Math.floor(instant(d) / 1000)))
+  fn(`${PREFIX}uint(uint): uint`, (u: Uint) => u)
+  fn(`${PREFIX}uint(int): uint`, (i: bigint) => uintOf(i, 'uint()'))
+  fn(`${PREFIX}uint(double): uint`, uintOfDouble)
+  fn(`${PREFIX}uint(string): uint`, uintOfString)
+  // The operand of a computed unary minus (A: any type; the check still types the minus itself).
+  fn(`${PREFIX}negatable(A): A`, (v: unknown) => v === MIN_INT ? overflow('negation') : v)
   fn(`string(${DUR}): string`, (d: { toString: () => string }) => d.toString())
 
   fn(`string.${PREFIX}matches(tollgate.Pattern): bool`, (s: string, p: CompiledPattern) => p.re.test(s))
@@ -305,6 +365,30 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
     if (++nodes > LIMITS.maxAstNodes) throw errorAt(src, n.start, `condition has more than ${LIMITS.maxAstNodes} AST nodes`)
     if (depth > LIMITS.maxDepth) throw errorAt(src, n.start, `condition nests deeper than ${LIMITS.maxDepth} levels`)
 
+    // Only the documented vocabulary: the names the compiler rebinds to are not callable by hand.
+    if ((n.op === 'call' || n.op === 'rcall') && Array.isArray(n.args) && typeof n.args[0] === 'string' && n.args[0].startsWith(PREFIX)) {
+      throw errorAt(src, n.start, `unknown function ${n.args[0]}()`)
+    }
+    if (n.op === 'value' && typeof n.args === 'bigint' && n.args > MAX_INT) {
+      // `-9223372036854775808` (a minus sign, then the digits) is a literal of its own (cel-spec).
+      const negative = parent?.op === '-_' && src.slice(parent.start + 1, n.start).trim() === ''
+      if (!(negative && n.args === -MIN_INT)) {
+        throw errorAt(src, negative ? (parent as Node).start : n.start, `integer literal ${negative ? '-' : ''}${n.args} is out of the int64 range`)
+      }
+    }
+    if (n.op === '-_' && isNode(n.args) && n.args.op !== 'value') {
+      // Unary minus on a computed value: its operand passes through a check first, since
+      // INT64_MIN has no int64 negation (cel-js would return 2^63).
+      const call = environment().parse(`${PREFIX}negatable(0)`).ast as unknown as Node
+      call.pos = n.args.pos
+      call.start = n.args.start
+      call.end = n.args.end
+      ;(call.args as [string, Node[]])[1][0] = n.args
+      n.args = call
+      walk((call.args as [string, Node[]])[1][0], call, depth + 1, comprehension)
+      return
+    }
+
     if (n.op === 'id') {
       if (n.args === 'request') {
         const field = parent !== undefined && (parent.op === '.' || parent.op === '.?') && Array.isArray(parent.args)
@@ -351,7 +435,7 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
     } else if (n.op === 'call' && Array.isArray(n.args)) {
       const [name, callArgs] = n.args as [string, Node[]]
       if (name === 'matches') foldPattern(src, n, callArgs, 1)
-      else if (name === 'timestamp') n.args[0] = PREFIX + 'timestamp'
+      else if (name === 'timestamp' || name === 'int' || name === 'uint') n.args[0] = PREFIX + name
       else if (name === 'inIpRange' && callArgs.length === 2) {
         const set = foldIpSet(src, callArgs[1], opts)
         if (set !== undefined) {

@@ -97,7 +97,7 @@ const EMPTY_HEADERS: ReadonlyMap<string, string> = new Map()
 
 /** The `request` variable of a condition. Headers are copied only when `withHeaders`. */
 export function requestVariable (facts: RequestFacts, withHeaders: boolean): Record<string, unknown> {
-  return {
+  const request = {
     ip: facts.ip,
     user_agent: facts.userAgent,
     time: facts.time,
@@ -106,6 +106,15 @@ export function requestVariable (facts: RequestFacts, withHeaders: boolean): Rec
     host: facts.host,
     headers: withHeaders ? headerMap(facts.headers) : EMPTY_HEADERS
   }
+  // An invalid request time is an evaluation error wherever a condition reads it (compared,
+  // subtracted, converted), as it is for the accessors; cel-js would compare an invalid Date as
+  // NaN, false both ways, so `!(request.time < t)` would be true.
+  if (Number.isNaN(facts.time.getTime())) Object.defineProperty(request, 'time', { get: invalidTime, enumerable: true })
+  return request
+}
+
+function invalidTime (): never {
+  throw new RangeError('invalid timestamp')
 }
 
 /**

@@ -217,8 +217,11 @@ class IanaZone implements Zone {
   }
 }
 
-/** cel-spec FixedTZ `("+"|"-") Digit Digit ":" Digit Digit`; cel-go also accepts no sign. */
-const FIXED_OFFSET = /^([+-]?)(\d\d):(\d\d)$/
+/**
+ * cel-spec FixedTZ `("+"|"-") Digit Digit ":" Digit Digit`, less than a day: hours 00-23 (cel-go's
+ * own tests evaluate "23:15"), minutes 00-59. The sign is optional, as in cel-spec's test data.
+ */
+const FIXED_OFFSET = /^([+-]?)([01][0-9]|2[0-3]):([0-5][0-9])$/
 
 // Zones named by literals in loaded conditions stay resolved for the life of the process; zones
 // computed at evaluation time (rare) go through a small LRU so they cannot grow memory.
@@ -251,9 +254,8 @@ export function resolveZone (name: string): Zone {
 function createZone (name: string): Zone {
   if (name.includes(':')) {
     const m = FIXED_OFFSET.exec(name)
-    if (m === null) throw new RangeError(`invalid time zone offset "${name}" (expected ±HH:MM)`)
+    if (m === null) throw new RangeError(`invalid time zone offset "${name}" (expected ±HH:MM, hours 00-23, minutes 00-59)`)
     const minutes = Number(m[3])
-    if (minutes > 59) throw new RangeError(`invalid time zone offset "${name}" (minutes above 59)`)
     const sign = m[1] === '-' ? -1 : 1
     const offset = sign * (Number(m[2]) * MS_PER_HOUR + minutes * MS_PER_MINUTE)
     return new FixedZone(name, offset === 0 ? 0 : offset) // never -0
@@ -278,6 +280,14 @@ function createZone (name: string): Zone {
     })
   } catch {
     throw new RangeError(`unknown time zone "${name}"`)
+  }
+  // IANA names are case-sensitive (cel-go loads them from tzdata); ICU is not. A name ICU knows
+  // only in another case is refused: one that differs from ICU's own spelling by case alone, or
+  // one in lower case throughout (every IANA name has a capital letter). ICU does not expose the
+  // spelling of link names (US/Central, …), which are accepted as ICU resolves them.
+  const canonical = fmt.resolvedOptions().timeZone
+  if ((canonical !== name && canonical.toLowerCase() === name.toLowerCase()) || name === name.toLowerCase()) {
+    throw new RangeError(`unknown time zone "${name}" (zone names are case-sensitive${canonical.toLowerCase() === name.toLowerCase() ? `: "${canonical}"` : ''})`)
   }
   return new IanaZone(name, fmt)
 }
