@@ -168,6 +168,12 @@ function uintOfDouble (d: number): Uint {
   return uintOf(BigInt(Math.trunc(d)), 'uint()')
 }
 
+function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i]
+  return a.length - b.length
+}
+
 // ---------- the environment ----------
 
 /** The variables a condition sees (see docs/policy.md). */
@@ -191,6 +197,8 @@ type Handler = (...args: never[]) => unknown
 
 function buildEnvironment (): Environment {
   const env = new Environment({
+    // cel-spec (and cel-go by default): a list or map literal may mix types (list(dyn)).
+    homogeneousAggregateLiterals: false,
     limits: {
       maxAstNodes: LIMITS.maxAstNodes,
       maxDepth: LIMITS.maxParserDepth,
@@ -243,6 +251,14 @@ function buildEnvironment (): Environment {
   // The operand of a computed unary minus (A: any type; the check still types the minus itself).
   fn(`${PREFIX}negatable(A): A`, (v: unknown) => v === MIN_INT ? overflow('negation') : v)
   fn(`string(${DUR}): string`, (d: { toString: () => string }) => d.toString())
+  fn(`duration(${DUR}): ${DUR}`, (d: DurationLike) => d)
+  // cel-spec orders bytes lexicographically (unsigned); cel-js has no bytes comparisons.
+  for (const op of ['<', '<=', '>', '>='] as const) {
+    env.registerOperator(`bytes ${op} bytes`, ((a: Uint8Array, b: Uint8Array) => {
+      const c = compareBytes(a, b)
+      return op === '<' ? c < 0 : op === '<=' ? c <= 0 : op === '>' ? c > 0 : c >= 0
+    }) as never)
+  }
 
   fn(`string.${PREFIX}matches(tollgate.Pattern): bool`, (s: string, p: CompiledPattern) => p.re.test(s))
   fn(`${PREFIX}matches(string, tollgate.Pattern): bool`, (s: string, p: CompiledPattern) => p.re.test(s))
@@ -344,6 +360,26 @@ function namedList (opts: CompileOptions, name: string): IpSet | undefined {
  * syntax error, a type error, a result that is not bool, or a breach of the safety limits.
  */
 export function compileCondition (src: string, opts: CompileOptions = {}): CompiledCondition {
+  return compile(src, opts, undefined)
+}
+
+/**
+ * The same compiler for an expression of any result type, in the gateway's environment plus the
+ * given variables (name → CEL type). For the cel-spec conformance runner, whose cases return
+ * values of every type and bind variables of their own; the gateway never calls it.
+ */
+export function compileExpression (src: string, variables: Readonly<Record<string, string>> = {}): CompiledCondition & { readonly type: string } {
+  const declared = Object.entries(variables)
+  let e = environment()
+  if (declared.length > 0) {
+    e = e.clone()
+    for (const [name, type] of declared) e.registerVariable(name, type as never)
+  }
+  return compile(src, {}, e) as CompiledCondition & { type: string }
+}
+
+function compile (src: string, opts: CompileOptions, anyType: Environment | undefined): CompiledCondition {
+  const celEnv = anyType ?? environment()
   if (typeof src !== 'string') throw new ConditionError('condition must be a string', 0, 1, 1)
   if (src.length > LIMITS.maxLength) {
     throw errorAt(src, LIMITS.maxLength, `condition is ${src.length} characters long; the limit is ${LIMITS.maxLength}`)
@@ -352,7 +388,7 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
 
   let parsed: ReturnType<ReturnType<typeof buildEnvironment>['parse']>
   try {
-    parsed = environment().parse(src)
+    parsed = celEnv.parse(src)
   } catch (err) {
     throw fromCelError(src, err)
   }
@@ -379,7 +415,7 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
     if (n.op === '-_' && isNode(n.args) && n.args.op !== 'value') {
       // Unary minus on a computed value: its operand passes through a check first, since
       // INT64_MIN has no int64 negation (cel-js would return 2^63).
-      const call = environment().parse(`${PREFIX}negatable(0)`).ast as unknown as Node
+      const call = celEnv.parse(`${PREFIX}negatable(0)`).ast as unknown as Node
       call.pos = n.args.pos
       call.start = n.args.start
       call.end = n.args.end
@@ -455,11 +491,12 @@ export function compileCondition (src: string, opts: CompileOptions = {}): Compi
     throw fromCelError(src, err)
   }
   if (!checked.valid) throw fromCelError(src, checked.error)
-  if (checked.type !== 'bool') throw errorAt(src, 0, `condition must evaluate to bool, not ${publicName(String(checked.type))}`)
+  if (checked.type !== 'bool' && anyType === undefined) throw errorAt(src, 0, `condition must evaluate to bool, not ${publicName(String(checked.type))}`)
 
   const evaluate = parsed as unknown as (ctx: unknown) => unknown
   const closure = compileClosure(root)
   return {
+    ...(anyType !== undefined ? { type: publicName(String(checked.type)) } : {}),
     source: src,
     reads: { request: reads.request, principal: reads.principal },
     evaluate: (activation) => evaluate(activation),
