@@ -32,8 +32,8 @@ test('normalizeIp: dotted-quad IPv4, IPv4-mapped IPv6 as IPv4, IPv6 canonical; a
   for (const [input, want] of cases) assert.equal(normalizeIp(input), want, JSON.stringify(input))
 })
 
-test('ipMatcher: IPv4 and IPv6 ranges, single hosts, IPv4-mapped prefixes, and entries only ipaddr.js reads', () => {
-  const m = ipMatcher(['10.0.0.0/8', '192.0.2.1', '2001:db8::/32', '::ffff:203.0.113.0/120', '172.016.0.1'])
+test('ipMatcher: IPv4 and IPv6 ranges, single hosts, IPv4-mapped prefixes; an ambiguous entry is refused', () => {
+  const m = ipMatcher(['10.0.0.0/8', '192.0.2.1', '2001:db8::/32', '::ffff:203.0.113.0/120'])
   assert.equal(m('10.255.1.2'), true)
   assert.equal(m('11.0.0.1'), false)
   assert.equal(m('192.0.2.1'), true)
@@ -42,9 +42,10 @@ test('ipMatcher: IPv4 and IPv6 ranges, single hosts, IPv4-mapped prefixes, and e
   assert.equal(m('2001:db9::5'), false)
   assert.equal(m('203.0.113.77'), true)
   assert.equal(m('203.0.114.1'), false)
-  // "172.016.0.1": ipaddr.js reads the leading zero as octal (172.14.0.1); kept as it was.
-  assert.equal(m('172.14.0.1'), true)
   assert.equal(ipMatcher([])('10.0.0.1'), false)
+  // "172.016.0.1": ipaddr.js reads the leading zero as octal (172.14.0.1), other parsers as
+  // decimal; one reading everywhere means none for it (config refuses it at load).
+  assert.throws(() => ipMatcher(['172.016.0.1']), /invalid CIDR "172\.016\.0\.1"/)
 })
 
 test('ipMatcher agrees with ipaddr.js matching on random addresses and prefixes', () => {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve as resolvePath, isAbsolute } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
-import ipaddr from 'ipaddr.js'
+import { parseCidr } from '../ip/index.js'
 import { ConfigSchema, type Config } from './schema.js'
 import { withDefaults, firstSchemaError } from './schema-values.js'
 import { deepFreeze } from './freeze.js'
@@ -151,7 +151,7 @@ function checkSemantics (config: Config): void {
     seen.set(key, name)
   }
   config.server.trustedProxies.forEach((cidr, i) => {
-    try { parseCidrOrIp(cidr) } catch { throw new ConfigError(`server.trustedProxies[${i}]`, `not an IP address or CIDR: ${JSON.stringify(cidr)}`) }
+    try { parseCidr(cidr) } catch { throw new ConfigError(`server.trustedProxies[${i}]`, `not an IP address or CIDR: ${JSON.stringify(cidr)}`) }
   })
   if (config.server.upstream.pipelining > 1 && config.server.upstream.client !== 'undici') {
     throw new ConfigError('server.upstream.pipelining', 'pipelining above 1 needs server.upstream.client: undici (tollgate\'s own client sends one request per connection at a time)')
@@ -162,13 +162,6 @@ function checkSemantics (config: Config): void {
   if (admin !== undefined && admin.port !== 0 && (admin.port === https.port || admin.port === http?.port)) {
     throw new ConfigError('server.admin.port', 'the admin listener must never share a port with a public listener')
   }
-}
-
-/** Parses "10.0.0.0/8" or a bare address (a /32 or /128). Throws on anything else. */
-export function parseCidrOrIp (s: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
-  if (s.includes('/')) return ipaddr.parseCIDR(s)
-  const a = ipaddr.parse(s)
-  return [a, a.kind() === 'ipv4' ? 32 : 128]
 }
 
 function resolvePaths (config: Config, baseDir: string): void {

@@ -18,7 +18,7 @@ import { Environment, ParseError } from '@marcbachmann/cel-js'
 import { RE2JS } from 're2js'
 import { children, CompiledPattern, isNode, isStringLiteral, PREFIX, ZoneConst, type Node } from './ast.js'
 import { compileClosure, type Closure } from './compiled.js'
-import { IpSet, parseCidr, parseIp, type Cidr } from './ip.js'
+import { IpSet, parseCidr, parseIp, type Cidr } from '../ip/index.js'
 import {
   civilFields, dayOfWeekOf, fieldOf, hoursOf, instant, pinZone, resolveZone, TIMESTAMP_ACCESSORS,
   UTC_ZONE, type Field, type Zone

@@ -19,7 +19,7 @@
 // evaluation error. test/policy/compiled.test.ts pits the two paths against each other on generated
 // conditions and requests.
 import { isNode, isStringLiteral, PREFIX, ZoneConst, type Node } from './ast.js'
-import { IpSet } from './ip.js'
+import { IpSet } from '../ip/index.js'
 import { dayOfWeekOf, fieldOf, hoursOf, instant, TIMESTAMP_ACCESSORS, UTC_ZONE, type Field, type Zone } from './time.js'
 import type { Principal, RequestFacts } from './types.js'
 

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import ipaddr from 'ipaddr.js'
-import { IpSet, parseCidr, parseIp } from '../../src/policy/ip.js'
+import { IpSet, parseCidr, parseIp } from '../../src/ip/index.js'
 import { compileCondition } from '../../src/policy/index.js'
 
 const inRange = (ip: string, range: string): unknown =>

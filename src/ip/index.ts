@@ -1,7 +1,17 @@
-// IP addresses and CIDR sets for `inIpRange`. Parsing is strict (dotted-quad IPv4 without leading
-// zeros, RFC 4291 IPv6 text without zone ids) and IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is treated as
-// IPv4, on both sides. A set of CIDRs is built once at load: IPv4 as sorted, merged ranges searched
-// by bisection (≤ 14 probes for 10,000 ranges), IPv6 as one hash set per prefix length in use.
+// IP addresses, one reading for every room: identity (the client IP, trusted proxies) and policy
+// (inIpRange) both use this module, so the same text is the same address everywhere.
+//
+// - IPv4 is the four-part dotted decimal only, no leading zeros ("127.1", "0x7f.1", "010.0.0.1" are
+//   not addresses: proxies, browsers and libraries disagree on them).
+// - IPv6 is read by ipaddr.js (the parser of record), without zone ids. IPv4-mapped IPv6
+//   (::ffff:a.b.c.d, in either notation) is the IPv4 address. IPv4-compatible IPv6 (::a.b.c.d,
+//   deprecated by RFC 4291) is the IPv6 address it spells, as its hex form ::c633:6407 is:
+//   ipaddr.js 2.5 reads the dotted form as mapped, so that one reading is corrected here.
+// - A set of CIDRs is built once at load: IPv4 as sorted, merged ranges searched by bisection
+//   (≤ 14 probes for 10,000 ranges), IPv6 as one hash set per prefix length in use. The request
+//   path parses a dotted-quad IPv4 by hand (a few characters; test/ip.test.ts holds it to
+//   ipaddr.js) and caches the words of the IPv6 addresses it has seen.
+import ipaddr from 'ipaddr.js'
 
 /** An IPv4 address as an unsigned 32-bit number, or an IPv6 address as four 32-bit words. */
 export type IpAddr = number | readonly [number, number, number, number]
@@ -33,57 +43,26 @@ function parseV4 (s: string, from: number, to: number): number {
   return parts === 4 ? value : -1
 }
 
-function hexGroup (g: string): number {
-  if (g.length === 0 || g.length > 4) return -1
-  let n = 0
-  for (let i = 0; i < g.length; i++) {
-    const c = g.charCodeAt(i)
-    let d: number
-    if (c >= 48 && c <= 57) d = c - 48
-    else if (c >= 97 && c <= 102) d = c - 87
-    else if (c >= 65 && c <= 70) d = c - 55
-    else return -1
-    n = n * 16 + d
-  }
-  return n
-}
-
-/** Parses IPv6 text into eight 16-bit groups; undefined when malformed. */
+/** IPv6 text (no zone id) as eight 16-bit groups, read by ipaddr.js; undefined when malformed. */
 function parseV6Groups (s: string): number[] | undefined {
-  if (s.length < 2 || s.length > 45) return undefined
-  const dbl = s.indexOf('::')
-  if (dbl !== -1 && s.indexOf('::', dbl + 1) !== -1) return undefined
-  const toGroups = (part: string, allowV4Tail: boolean): number[] | undefined => {
-    if (part === '') return []
-    const out: number[] = []
-    const pieces = part.split(':')
-    for (let i = 0; i < pieces.length; i++) {
-      const p = pieces[i]
-      if (allowV4Tail && i === pieces.length - 1 && p.includes('.')) {
-        const v4 = parseV4(p, 0, p.length)
-        if (v4 < 0) return undefined
-        out.push(Math.floor(v4 / 65536), v4 % 65536)
-      } else {
-        const g = hexGroup(p)
-        if (g < 0) return undefined
-        out.push(g)
-      }
-    }
-    return out
-  }
-  if (dbl === -1) {
-    const g = toGroups(s, true)
-    return g !== undefined && g.length === 8 ? g : undefined
-  }
-  const head = toGroups(s.slice(0, dbl), false)
-  const tail = toGroups(s.slice(dbl + 2), true)
-  if (head === undefined || tail === undefined || head.length + tail.length > 7) return undefined
-  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail]
+  if (s.length < 2 || s.length > 45 || s.includes('%') || !ipaddr.IPv6.isValid(s)) return undefined
+  const dot = s.indexOf('.')
+  if (dot === -1) return ipaddr.IPv6.parse(s).parts.slice()
+  // An embedded IPv4 tail: held to the strict dotted quad, and the groups before it re-read
+  // without it (ipaddr.js turns "::a.b.c.d" into "::ffff:a.b.c.d").
+  const colon = s.lastIndexOf(':')
+  const v4 = parseV4(s, colon + 1, s.length)
+  if (v4 < 0 || colon > dot) return undefined
+  const head = ipaddr.IPv6.parse(`${s.slice(0, colon + 1)}0:0`).parts
+  return [...head.slice(0, 6), Math.floor(v4 / 65536), v4 % 65536]
 }
 
 function isV4Mapped (g: readonly number[]): boolean {
   return g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff
 }
+
+// IPv6 addresses seen on the request path, as words (bounded; cleared when full).
+const v6Words = new Map<string, IpAddr | undefined>()
 
 /** Parses an IP address; undefined when malformed. IPv4-mapped IPv6 comes back as IPv4. */
 export function parseIp (s: string): IpAddr | undefined {
@@ -91,10 +70,26 @@ export function parseIp (s: string): IpAddr | undefined {
     const v4 = parseV4(s, 0, s.length)
     return v4 < 0 ? undefined : v4
   }
+  if (v6Words.has(s)) return v6Words.get(s)
   const g = parseV6Groups(s)
-  if (g === undefined) return undefined
-  if (isV4Mapped(g)) return g[6] * 65536 + g[7]
-  return [g[0] * 65536 + g[1], g[2] * 65536 + g[3], g[4] * 65536 + g[5], g[6] * 65536 + g[7]]
+  const a: IpAddr | undefined = g === undefined
+    ? undefined
+    : isV4Mapped(g) ? g[6] * 65536 + g[7] : [g[0] * 65536 + g[1], g[2] * 65536 + g[3], g[4] * 65536 + g[5], g[6] * 65536 + g[7]]
+  if (v6Words.size >= 4096) v6Words.clear()
+  v6Words.set(s, a)
+  return a
+}
+
+/**
+ * The address as tollgate reports it (request.ip, logs, X-Forwarded-For): IPv4-mapped IPv6 as
+ * IPv4, other IPv6 in its canonical compressed form; null when `s` is not an address.
+ */
+export function normalizeIp (s: string): string | null {
+  if (s.indexOf(':') === -1) return parseV4(s, 0, s.length) < 0 ? null : s
+  const g = parseV6Groups(s)
+  if (g === undefined) return null
+  if (isV4Mapped(g)) return `${g[6] >> 8}.${g[6] & 255}.${g[7] >> 8}.${g[7] & 255}`
+  return new ipaddr.IPv6(g).toString()
 }
 
 export interface Cidr {
@@ -206,4 +201,11 @@ export class IpSet {
     const a = parseIp(ip)
     return a !== undefined && this.has(a)
   }
+}
+
+/** A matcher over CIDRs or addresses (trusted proxies), built once; throws on an invalid entry. */
+export function ipMatcher (cidrs: readonly string[]): (ip: string) => boolean {
+  if (cidrs.length === 0) return () => false
+  const set = new IpSet(cidrs.map((c) => parseCidr(c)))
+  return (ip) => set.hasText(ip)
 }
