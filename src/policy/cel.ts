@@ -250,6 +250,8 @@ function buildEnvironment (): Environment {
   fn(`${PREFIX}uint(string): uint`, uintOfString)
   // The operand of a computed unary minus (A: any type; the check still types the minus itself).
   fn(`${PREFIX}negatable(A): A`, (v: unknown) => v === MIN_INT ? overflow('negation') : v)
+  // A quotient (A: any type; only an int can leave its range, and only as INT64_MIN / -1).
+  fn(`${PREFIX}quotient(A): A`, (v: unknown) => typeof v === 'bigint' && v > MAX_INT ? overflow('division') : v)
   fn(`string(${DUR}): string`, (d: { toString: () => string }) => d.toString())
   fn(`duration(${DUR}): ${DUR}`, (d: DurationLike) => d)
   // cel-spec orders bytes lexicographically (unsigned); cel-js has no bytes comparisons.
@@ -395,7 +397,7 @@ function compile (src: string, opts: CompileOptions, anyType: Environment | unde
 
   const reads = { request: new Set<string>(), principal: false }
   let nodes = 0
-  const root = parsed.ast as unknown as Node
+  let root = parsed.ast as unknown as Node
 
   const walk = (n: Node, parent: Node | undefined, depth: number, comprehension: number): void => {
     if (++nodes > LIMITS.maxAstNodes) throw errorAt(src, n.start, `condition has more than ${LIMITS.maxAstNodes} AST nodes`)
@@ -411,6 +413,15 @@ function compile (src: string, opts: CompileOptions, anyType: Environment | unde
       if (!(negative && n.args === -MIN_INT)) {
         throw errorAt(src, negative ? (parent as Node).start : n.start, `integer literal ${negative ? '-' : ''}${n.args} is out of the int64 range`)
       }
+    }
+    if (n.op === '/' && parent !== undefined) {
+      // INT64_MIN / -1 is 2^63 in BigInt arithmetic: the quotient passes through a range check.
+      const call = celEnv.parse(`${PREFIX}quotient(0)`).ast as unknown as Node
+      call.pos = n.pos
+      call.start = n.start
+      call.end = n.end
+      replaceNode(root, n, call)
+      ;(call.args as [string, Node[]])[1][0] = n
     }
     if (n.op === '-_' && isNode(n.args) && n.args.op !== 'value') {
       // Unary minus on a computed value: its operand passes through a check first, since
@@ -483,6 +494,13 @@ function compile (src: string, opts: CompileOptions, anyType: Environment | unde
     for (const c of children(n)) walk(c, n, depth + 1, comprehension)
   }
   walk(root, undefined, 1, 0)
+  if (root.op === '/') {
+    // A quotient at the root (an expression, never a condition, which is bool) is wrapped too.
+    const wrapper = celEnv.parse(`${PREFIX}quotient(0)`)
+    ;((wrapper.ast as unknown as Node).args as [string, Node[]])[1][0] = root
+    parsed = wrapper
+    root = wrapper.ast as unknown as Node
+  }
 
   let checked: { valid: boolean, type?: string, error?: unknown }
   try {
@@ -502,6 +520,32 @@ function compile (src: string, opts: CompileOptions, anyType: Environment | unde
     evaluate: (activation) => evaluate(activation),
     ...(closure !== undefined ? { closure } : {})
   }
+}
+
+/**
+ * Puts `neu` in place of every reference to `old` in the tree, the comprehension forms cel-js
+ * keeps beside each macro call (meta.alternate) included.
+ */
+function replaceNode (root: Node, old: Node, neu: Node): void {
+  const seen = new Set<object>()
+  const visit = (o: unknown): void => {
+    if (o === null || typeof o !== 'object' || seen.has(o)) return
+    seen.add(o)
+    if (Array.isArray(o)) {
+      for (let i = 0; i < o.length; i++) if (o[i] === old) o[i] = neu; else visit(o[i])
+      return
+    }
+    if (isNode(o)) {
+      if (o.op === 'value') return
+      if (o.args === old) o.args = neu
+      else visit(o.args)
+      visit(o.meta?.alternate)
+      return
+    }
+    const rec = o as Record<string, unknown>
+    for (const k of Object.keys(rec)) if (rec[k] === old) rec[k] = neu; else visit(rec[k])
+  }
+  visit(root)
 }
 
 /** The first map() comprehension in a subtree, if any. */

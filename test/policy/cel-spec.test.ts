@@ -62,7 +62,11 @@ const KNOWN: Record<string, string> = {
   'timestamps/duration_range/add_under': RANGE,
   'timestamps/duration_range/add_over': RANGE,
   'timestamps/duration_range/sub_under': RANGE,
-  'timestamps/duration_range/sub_over': RANGE
+  'timestamps/duration_range/sub_over': RANGE,
+  'macros/all/list_empty': 'cel-js fails the check of a comprehension over an empty list literal with an internal overload error',
+  'macros/exists_one/map_one': 'cel-js iterates a map\'s values, not its keys, in exists_one()',
+  'macros/nested/filter_all': 'tollgate\'s safety limit: comprehensions may not nest (docs/policy.md, "Safety limits")',
+  'macros/nested/all_all': 'tollgate\'s safety limit: comprehensions may not nest (docs/policy.md, "Safety limits")'
 }
 
 /** Cases that turn the type check off to test runtime behaviour; tollgate checks every condition at load. */
@@ -98,5 +102,5 @@ test('cel-spec conformance files: every case passes, is out of vocabulary, or is
   if (process.env.CEL_SPEC_REPORT !== undefined) writeFileSync(process.env.CEL_SPEC_REPORT, JSON.stringify({ counts: Object.fromEntries(counts), failures, table }, null, 1))
   assert.deepEqual(stale, [], 'cases listed in KNOWN now pass: remove them (and their row in docs/policy.md)')
   assert.deepEqual(failures, [])
-  assert.equal(cases.length, 814)
+  assert.equal(cases.length, 952)
 })

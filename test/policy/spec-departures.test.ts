@@ -49,7 +49,7 @@ test('int() and uint() of a string take base-10 digits only: an empty or prefixe
   assert.equal(claims.decide(facts(), jwt(3.5)).reason, 'allowed')
 })
 
-test('integer literals beyond int64 are refused at load, and negating INT64_MIN is an overflow error, not 2^63', () => {
+test('integer literals beyond int64 are refused at load, and negating INT64_MIN or dividing it by -1 is an overflow error, not 2^63', () => {
   refused('99999999999999999999 > 0', /integer literal 99999999999999999999 is out of the int64 range/)
   refused('-9223372036854775809 < 0', /integer literal -9223372036854775809 is out of the int64 range/)
   refused('9223372036854775808 > 0', /out of the int64 range/)
@@ -57,10 +57,12 @@ test('integer literals beyond int64 are refused at load, and negating INT64_MIN 
   assert.equal(reason('-9223372036854775808 < 0'), 'allowed')
   assert.equal(reason('- 9223372036854775808 < 0'), 'allowed')
   for (const overflow of ['-(-9223372036854775808) > 0', '- -9223372036854775808 > 0', '[-9223372036854775808].exists(x, -x > 0)',
-    '[-9223372036854775808].map(x, -x).size() == 1', '-int("-9223372036854775808") > 0']) {
+    '[-9223372036854775808].map(x, -x).size() == 1', '-int("-9223372036854775808") > 0', '(-9223372036854775808) / -1 > 0',
+    '[-9223372036854775808].map(x, x / -1).size() == 1', '[-9223372036854775808].exists(x, x / -1 > 0)']) {
     assert.equal(reason(overflow), 'policy_error', overflow)
   }
-  for (const ok of ['-(-1) == 1', '-dyn(2) == -2', '-dyn(2.5) == -2.5', '[1, 2].map(x, -x)[1] == -2', '-(1.5) < 0.0', '-int("9223372036854775807") < 0']) {
+  for (const ok of ['-(-1) == 1', '-dyn(2) == -2', '-dyn(2.5) == -2.5', '[1, 2].map(x, -x)[1] == -2', '-(1.5) < 0.0', '-int("9223372036854775807") < 0',
+    '10 / 3 == 3', '-9223372036854775808 / 1 < 0', '10u / 3u == 3u', '1.0 / 4.0 == 0.25', '[10].map(x, x / 2)[0] == 5', 'dyn(7) / dyn(2) == 3']) {
     assert.equal(reason(ok), 'allowed', ok)
   }
   // The minus itself is still type-checked.
@@ -81,7 +83,7 @@ test('zone literals outside the fixed-offset grammar or in the wrong case are re
 
 test('the internal names behind the rebinding cannot be called from a condition', () => {
   for (const c of ['request.time.tg__getHours("UTC") == 0', 'request.time.tg__getHours() == 0', 'tg__timestamp("2020-01-01T00:00:00Z") == timestamp("2020-01-01T00:00:00Z")',
-    'tg__inIpSet("1.2.3.4", "x")', 'tg__int("1") == 1', 'tg__negatable(1) == 1', '"a".tg__matches("a")', 'tg__matches("a", "a")']) {
+    'tg__inIpSet("1.2.3.4", "x")', 'tg__int("1") == 1', 'tg__negatable(1) == 1', 'tg__quotient(1) == 1', '"a".tg__matches("a")', 'tg__matches("a", "a")']) {
     refused(c, /unknown function tg__|found no matching overload/)
   }
   // and the documented names still work
