@@ -6,16 +6,15 @@
 // the cel-js path), the CLI's evaluator, and end to end through a live gateway.
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes, generateKeyPairSync } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { SignJWT, type JWK } from 'jose'
+import { randomBytes } from 'node:crypto'
+import { SignJWT } from 'jose'
 import { compileContainerPolicy, ANONYMOUS, type Decision, type Principal, type RequestFacts } from '../../src/policy/index.js'
 import { runPolicy } from '../../src/cli/policy.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { writePki } from '../helpers/pki.js'
 import { captureIo } from '../helpers/io.js'
+import { startJwks, type Jwks } from '../helpers/jwks.js'
 
 /** constructor, __proto__, toString, valueOf, hasOwnProperty, isPrototypeOf, __defineGetter__, … */
 const NAMES = Object.getOwnPropertyNames(Object.prototype)
@@ -80,21 +79,18 @@ test('tollgate policy eval reads a header named constructor or __proto__ like an
 describe('a header or claim named constructor / __proto__ through a running gateway', () => {
   let up: Upstream
   let gw: TestGateway
-  let jwks: Server
-  const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const jwk: JWK = { ...(kp.publicKey.export({ format: 'jwk' }) as JWK), kid: 'p-1', alg: 'ES256', use: 'sig' }
+  let jwks: Jwks
   const ISS = 'https://idp.proto.test/'
 
   async function token (claims: Record<string, unknown>): Promise<string> {
     const now = Math.floor(Date.now() / 1000)
     return await new SignJWT({ iss: ISS, aud: 'tg', sub: 'alice', iat: now, exp: now + 300, ...claims })
-      .setProtectedHeader({ alg: 'ES256', kid: 'p-1' }).sign(kp.privateKey)
+      .setProtectedHeader({ alg: 'ES256', kid: jwks.kid }).sign(jwks.privateKey)
   }
 
   before(async () => {
     up = await startUpstream()
-    jwks = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ keys: [jwk] })) })
-    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve))
+    jwks = await startJwks()
     const pki = writePki()
     const env = { ...process.env, UPSTREAM_TOKEN: 'up-' + randomBytes(8).toString('hex'), TOLLGATE_MASTER_KEY: randomBytes(32).toString('base64') }
     const base = { upstream: up.url, upstreamCa: pki.ca, token: '${env:UPSTREAM_TOKEN}' }
@@ -104,7 +100,7 @@ describe('a header or claim named constructor / __proto__ through a running gate
         secrets: { store: './secrets.store' },
         credentials: {
           keys: './keys.store',
-          jwt: { issuers: [{ name: 'idp', issuer: ISS, audience: 'tg', jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`, algorithms: ['ES256'] }] }
+          jwt: { issuers: [{ name: 'idp', issuer: ISS, audience: 'tg', jwksUrl: jwks.url, algorithms: ['ES256'] }] }
         },
         containers: {
           team: { ...base, match: { path: '/team' }, privacy: 'public', policies: [{ name: 'team', condition: '"x-team" in request.headers && request.headers["x-team"] == "blue"' }] },
@@ -118,8 +114,7 @@ describe('a header or claim named constructor / __proto__ through a running gate
   after(async () => {
     await gw?.close()
     await up?.close()
-    jwks?.closeAllConnections()
-    await new Promise<void>((resolve) => jwks?.close(() => resolve()))
+    await jwks?.close()
   })
 
   test('header names: the team condition still allows; a constructor header reads as a header', async () => {
