@@ -45,9 +45,11 @@ function parseV4 (s: string, from: number, to: number): number {
 
 /** IPv6 text (no zone id) as eight 16-bit groups, read by ipaddr.js; undefined when malformed. */
 function parseV6Groups (s: string): number[] | undefined {
-  if (s.length < 2 || s.length > 45 || s.includes('%') || !ipaddr.IPv6.isValid(s)) return undefined
+  if (s.length < 2 || s.length > 45 || s.includes('%')) return undefined
+  let parts: number[]
+  try { parts = ipaddr.IPv6.parse(s).parts } catch { return undefined }
   const dot = s.indexOf('.')
-  if (dot === -1) return ipaddr.IPv6.parse(s).parts.slice()
+  if (dot === -1) return parts.slice()
   // An embedded IPv4 tail: held to the strict dotted quad, and the groups before it re-read
   // without it (ipaddr.js turns "::a.b.c.d" into "::ffff:a.b.c.d").
   const colon = s.lastIndexOf(':')
