@@ -72,6 +72,11 @@ export function parseIp (s: string): IpAddr | undefined {
     const v4 = parseV4(s, 0, s.length)
     return v4 < 0 ? undefined : v4
   }
+  return parseV6(s)
+}
+
+// IPv6 text, read by ipaddr.js once per distinct address (cached; bounded, cleared when full).
+function parseV6 (s: string): IpAddr | undefined {
   if (v6Words.has(s)) return v6Words.get(s)
   const g = parseV6Groups(s)
   const a: IpAddr | undefined = g === undefined
