@@ -23,6 +23,7 @@ import { createSecretResolver } from './secrets/index.js'
 import { authenticatorForConfig } from './credentials/index.js'
 import type { SecretResolver } from './secrets/types.js'
 import type { Authenticator } from './credentials/types.js'
+import { createMemoryCounters, type MemoryCounters } from './limits/store.js'
 
 export interface AppOptions {
   logger?: Logger
@@ -60,7 +61,9 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   const env = opts.env ?? process.env
   const logger = opts.logger ?? createLogger(config.server.logLevel)
   const metrics = opts.metrics ?? createMetrics()
-  const { resolver, authenticator, runtime: first } = await buildParts(config, logger, env, metrics)
+  // Memory rate-limit counters outlive reloads (a limit that did not change keeps its counts).
+  const counters = createMemoryCounters()
+  const { resolver, authenticator, runtime: first } = await buildParts(config, logger, env, metrics, counters)
   let current: Runtime = first
   let parts = { resolver, authenticator }
   let draining = false
@@ -184,7 +187,7 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
     } catch (err) {
       throw new TollgateError('TG_ERR_TLS', `server.tls: ${(err as Error).message}`)
     }
-    const built = await buildParts(next, logger, env, metrics)
+    const built = await buildParts(next, logger, env, metrics, counters)
     const old = current
     const oldParts = parts
     current = built.runtime
@@ -198,12 +201,12 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   return app
 }
 
-async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics): Promise<{ resolver: SecretResolver, authenticator: Authenticator | undefined, runtime: Runtime }> {
+async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics, counters: MemoryCounters): Promise<{ resolver: SecretResolver, authenticator: Authenticator | undefined, runtime: Runtime }> {
   const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events: metrics.secretEvents })
   let authenticator: Authenticator | undefined
   try {
     authenticator = await authenticatorForConfig(config, resolver, { env, logger })
-    const runtime = await buildRuntime(config, { logger, resolver, authenticator })
+    const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: { memory: counters, events: metrics.rateLimitEvents } })
     metrics.instrument(runtime)
     return { resolver, authenticator, runtime }
   } catch (err) {

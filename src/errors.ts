@@ -15,6 +15,8 @@ export interface ReasonSpec {
   close?: true
   /** Never rendered by tollgate: the outcome of a request that was answered otherwise (logs and metrics only). */
   logged?: true
+  /** Answered by tollgate with this status and no body (a CORS preflight). */
+  empty?: true
 }
 
 export const REASONS = {
@@ -31,6 +33,9 @@ export const REASONS = {
   credential_expired: { status: 401, error: 'unauthorized', description: 'The key or JWT has expired (or a JWT is not yet valid).' },
   credential_revoked: { status: 401, error: 'unauthorized', description: 'The key was revoked.' },
   credential_out_of_scope: { status: 401, error: 'unauthorized', description: 'The key is scoped to other containers.' },
+  cors_preflight: { status: 204, error: '', empty: true, description: 'A CORS preflight from an allowed origin, answered by tollgate (never forwarded; no credential needed).' },
+  cors_origin_denied: { status: 204, error: '', empty: true, description: 'A CORS preflight from an origin not in `cors.origins`: answered without any Access-Control-Allow-* field, never forwarded.' },
+  rate_limited: { status: 429, error: 'too_many_requests', description: 'A `rateLimit` of the container is exhausted for this client; `Retry-After` says when to come back. The decision line names the limit.' },
   bad_request: { status: 400, error: 'bad_request', close: true, description: 'The request is malformed.' },
   header_underscore: { status: 400, error: 'bad_request', close: true, description: 'A header name contains "_" (could alias X-Auth-Token upstream).' },
   header_duplicate_host: { status: 400, error: 'bad_request', close: true, description: 'More than one Host header, or Host disagrees with an absolute-form target.' },

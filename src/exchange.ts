@@ -19,7 +19,9 @@ export interface ExchangeRecord {
   readonly container: string | undefined
   readonly reason: ReasonId
   readonly rule: string | undefined
-  /** A rule (or the owner bypass) let the request through to its container. */
+  /** The rate limit (its `name`) that answered 429. */
+  readonly limit?: string | undefined
+  /** A rule (or the owner bypass) let the request through to its container; or tollgate answered its CORS preflight. */
   readonly allowed: boolean
   readonly principal: Principal
   /** The status the client got; 499 when it left first; 0 when tollgate dropped the request unanswered. */
@@ -60,6 +62,7 @@ export class Exchange implements ExchangeRecord {
   container: string | undefined = undefined
   reason: ReasonId = 'internal_error'
   rule: string | undefined = undefined
+  limit: string | undefined = undefined
   allowed = false
   principal: Principal = ANONYMOUS
   status = 0
@@ -72,6 +75,15 @@ export class Exchange implements ExchangeRecord {
   upstreamHeaders: string[] = []
   /** Where the container's token value sits in upstreamHeaders (the rotation retry replaces it). */
   tokenAt = -1
+  /** The path sent upstream (the canonical path, less the match prefix under stripPrefix); set by inject. */
+  upstreamPath = ''
+  /**
+   * Fields tollgate adds to whatever answer the client gets, its own or the container's (name,
+   * value, …): the CORS fields, the RateLimit fields. Undefined for containers without either.
+   */
+  answerHeaders: string[] | undefined = undefined
+  /** Where the RateLimit fields sit in answerHeaders (a later limit may replace them). */
+  quotaAt = -1
   /** The upstream request in flight. */
   upstream: Cancellable | undefined = undefined
   /** The response was ended by tollgate before it was complete (an upstream failure mid-body, a dropped request). */

@@ -1,11 +1,15 @@
 // The pipeline: the only code that knows the order of a request's steps.
 //
-//   identity → target, header screen, host → route → authenticate → authorize → inject → forward
+//   identity → target, header screen, host → route → cors → limit (ip, header) → authenticate
+//   → authorize → limit (principal) → inject → forward
 //
 // Each step lives in the room named after it and reads and fills the request's Exchange
-// (src/exchange.ts); a step that refuses the request returns the reason, answered by reject()
-// (src/reject.ts). The handler runs on Node's own request/response objects (HTTP/1.1 and HTTP/2
-// compat alike). A reload swaps the Runtime; a request keeps the one it started with.
+// (src/exchange.ts); a step that refuses the request (or answers it itself: a CORS preflight)
+// returns the reason, answered by reject() (src/reject.ts). A step that may wait (a JWT to verify,
+// a rate-limit counter in Redis) returns a promise; one that has nothing to do for the container
+// (no cors, no rateLimit: decided at load) returns at once. The handler runs on Node's own
+// request/response objects (HTTP/1.1 and HTTP/2 compat alike). A reload swaps the Runtime; a
+// request keeps the one it started with.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
@@ -20,6 +24,8 @@ import { admit, authenticate } from './credentials/authenticate.js'
 import type { AuthOutcome } from './credentials/types.js'
 import { authorize, requestFacts } from './policy/authorize.js'
 import { inject } from './proxy/inject.js'
+import { cors } from './cors/cors.js'
+import { limitClient, limitPrincipal } from './limits/limits.js'
 import { forward } from './proxy/forward.js'
 import { countReset, isRefused } from './server/guards.js'
 
@@ -72,7 +78,17 @@ function run (rt: Runtime, req: Req, res: Res, x: Exchange): void {
   const c = route(x, rt.router)
   if (c === undefined) return reject(x, res, 'no_route', rt.hsts)
 
-  const outcome = authenticate(x, c.privacy, rt.authenticator, headers)
+  const preflight = cors(x, c.cors, headers)
+  if (preflight !== undefined) return reject(x, res, preflight, rt.hsts)
+
+  const counted = limitClient(x, c.limits, headers)
+  if (counted === undefined) return identified(rt, req, res, x, c)
+  whenCounted(rt, res, x, counted, () => { identified(rt, req, res, x, c) })
+}
+
+function identified (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime): void {
+  if (res.writableEnded || res.destroyed) return // the client left while its limits were counted
+  const outcome = authenticate(x, c.privacy, rt.authenticator, req.headers)
   if (outcome instanceof Promise) {
     outcome.then((o) => { authorized(rt, req, res, x, c, o) }, () => { reject(x, res, 'credential_invalid', rt.hsts) })
     return
@@ -86,6 +102,24 @@ function authorized (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerR
   if (res.writableEnded || res.destroyed) return // the client left while a JWT was being verified
   refused = authorize(x, c.policy, requestFacts(x, req.headers))
   if (refused !== undefined) return reject(x, res, refused, rt.hsts)
+  const counted = limitPrincipal(x, c.limits, req.headers)
+  if (counted === undefined) return allowed(rt, req, res, x, c)
+  whenCounted(rt, res, x, counted, () => { allowed(rt, req, res, x, c) })
+}
+
+function allowed (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime): void {
+  if (res.writableEnded || res.destroyed) return // the client left while its limits were counted
   inject(x, c)
   forward(x, c, rt, req, res)
+}
+
+/**
+ * Goes on once a rate-limit step's counters answered: `next` when the request is within its
+ * limits, the 429 otherwise. The steps never reject by design: a rejection is a bug, never forwarded.
+ */
+function whenCounted (rt: Runtime, res: Res, x: Exchange, counted: Promise<ReasonId | undefined>, next: () => void): void {
+  counted.then((r) => { r === undefined ? next() : reject(x, res, r, rt.hsts) }, (err: unknown) => {
+    rt.logger.error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack }, requestId: x.requestId }, 'pipeline failure')
+    reject(x, res, 'internal_error', rt.hsts)
+  })
 }

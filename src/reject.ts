@@ -1,8 +1,10 @@
 // tollgate's own answers: a reason id (src/errors.ts) rendered as its status and a JSON body
-// `{"error","reason","requestId"}`, never a condition's text, a token or a credential.
+// `{"error","reason","requestId"}`, never a condition's text, a token or a credential; an `empty`
+// reason (a CORS preflight) as its status alone. The exchange's answer fields (CORS, RateLimit,
+// Retry-After) go on every one of them.
 import type { ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
-import { REASONS, type ReasonId } from './errors.js'
+import { REASONS, type ReasonId, type ReasonSpec } from './errors.js'
 import type { Exchange } from './exchange.js'
 import { refuseConnection } from './server/guards.js'
 
@@ -14,7 +16,12 @@ export interface RenderedReason {
 
 /** The answer for `reason`: status, headers (HSTS when `hsts` is given) and body. */
 export function renderReason (reason: ReasonId, requestId: string, hsts: string | undefined): RenderedReason {
-  const spec = REASONS[reason]
+  const spec: ReasonSpec = REASONS[reason]
+  if (spec.empty === true) {
+    const headers: Record<string, string | number> = { 'x-request-id': requestId }
+    if (hsts !== undefined) headers['strict-transport-security'] = hsts
+    return { status: spec.status, headers, body: '' }
+  }
   const body = JSON.stringify({ error: spec.error, reason, requestId })
   const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
@@ -44,7 +51,9 @@ export function reject (x: Exchange, res: ServerResponse | Http2ServerResponse, 
       res.once('finish', () => socket.destroySoon())
     }
   }
-  x.bytes = r.headers['content-length'] as number
+  const extra = x.answerHeaders
+  if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) r.headers[extra[i]] = extra[i + 1]
+  x.bytes = r.body.length
   res.writeHead(r.status, r.headers)
   res.end(r.body)
 }

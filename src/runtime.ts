@@ -11,6 +11,9 @@ import type { SecretHandle, SecretResolver } from './secrets/types.js'
 import type { Authenticator } from './credentials/types.js'
 import type { Logger } from './observability/logger.js'
 import type { Privacy } from './policy/types.js'
+import { compileHeaderRules, type HeaderRules } from './proxy/header-rules.js'
+import { compileCors, CORS_FIELDS, type CorsPolicy } from './cors/cors.js'
+import { buildRateLimits, RATE_LIMIT_FIELDS, type ContainerLimits, type RateLimitDeps, type RuntimeLimits } from './limits/limits.js'
 
 export interface ContainerRuntime extends Routable {
   readonly privacy: Privacy
@@ -24,6 +27,14 @@ export interface ContainerRuntime extends Routable {
   readonly upstreamHost: string
   readonly bodyLimit: number
   readonly timeout: number
+  /** Remove `prefix` from the path sent upstream. */
+  readonly stripPrefix: boolean
+  /** `headers.request`, compiled; undefined when there is none. */
+  readonly requestRules: HeaderRules | undefined
+  /** `headers.response` and the fields tollgate owns (CORS, RateLimit), compiled; undefined when none. */
+  readonly responseRules: HeaderRules | undefined
+  readonly cors: CorsPolicy | undefined
+  readonly limits: ContainerLimits | undefined
 }
 
 export interface Runtime {
@@ -44,6 +55,8 @@ export interface RuntimeDeps {
   logger: Logger
   resolver: SecretResolver
   authenticator?: Authenticator
+  /** Memory counters kept across reloads, and metric hooks (default: fresh counters, no hooks). */
+  rateLimits?: RateLimitDeps
 }
 
 let generation = 0
@@ -57,7 +70,10 @@ export async function buildRuntime (config: LoadedConfig, deps: RuntimeDeps): Pr
   })
   const tokens = await Promise.all(names.map((name) => deps.resolver.resolve(config.containers[name].token, `containers.${name}.token`)))
   const pools: Transport[] = []
+  let limits: RuntimeLimits | undefined
   try {
+    limits = await buildRateLimits(config.containers, config.server.rateLimit, deps.logger, deps.rateLimits)
+    const byContainer = limits.byContainer
     const containers = names.map((name, i): ContainerRuntime => {
       const c = config.containers[name]
       const url = new URL(c.upstream)
@@ -74,9 +90,19 @@ export async function buildRuntime (config: LoadedConfig, deps: RuntimeDeps): Pr
         upstream: pool,
         upstreamHost: url.host,
         bodyLimit: c.bodyLimit ?? config.server.limits.bodyLimit,
-        timeout: c.timeout ?? config.server.upstream.timeout
+        timeout: c.timeout ?? config.server.upstream.timeout,
+        stripPrefix: c.stripPrefix && c.match.path !== '/',
+        requestRules: compileHeaderRules(c.headers?.request),
+        responseRules: compileHeaderRules(c.headers?.response, [
+          ...(c.cors !== undefined ? CORS_FIELDS : []),
+          ...(c.rateLimit !== undefined ? RATE_LIMIT_FIELDS : [])
+        ]),
+        cors: compileCors(c.cors),
+        limits: byContainer.get(name)
       }
     })
+    const held = limits
+    limits.commit()
     const hsts = config.server.hsts
     return {
       config,
@@ -92,10 +118,12 @@ export async function buildRuntime (config: LoadedConfig, deps: RuntimeDeps): Pr
       logger: deps.logger,
       async close () {
         await Promise.allSettled(pools.map((p) => p.close()))
+        held.close()
       }
     }
   } catch (err) {
     await Promise.allSettled(pools.map((p) => p.destroy()))
+    limits?.close()
     throw err
   }
 }

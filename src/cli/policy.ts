@@ -4,7 +4,10 @@
 // and header screen, the Host, the router, credential extraction and authentication, and the
 // container's decision (`explain` is `decide` with a trace) — on the raw target of `--url`, as a
 // client would send it (no dot segment resolved, nothing decoded; the fragment, which no client
-// sends, is dropped). Only what happens after the decision (the body, the upstream) is not run.
+// sends, is dropped). The CORS step runs too (a preflight is answered before any credential), and
+// the inject step shows the path the container would get (stripPrefix). Rate limits are named but
+// cannot be decided offline: their counters live in the running gateway. Only what happens after
+// the decision (the body, the upstream) is not run.
 import { REASONS, type ReasonId } from '../errors.js'
 import { Exchange } from '../exchange.js'
 import {
@@ -17,6 +20,9 @@ import { loadConfig, policyOptions, type LoadedConfig } from '../config/load.js'
 import { readHost, readTarget, screenHeaders } from '../proxy/request.js'
 import { buildRouter, route } from '../proxy/router.js'
 import { admit, authenticate, extractCredential } from '../credentials/authenticate.js'
+import { inject } from '../proxy/inject.js'
+import { compileHeaderRules } from '../proxy/header-rules.js'
+import { compileCors, cors, isPreflight } from '../cors/cors.js'
 import { createSecretResolver } from '../secrets/index.js'
 import { authenticatorForConfig, type TollgateAuthenticator } from '../credentials/index.js'
 import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
@@ -172,7 +178,13 @@ interface TestReport {
   container: { name: string, privacy: string, match: { host?: string, path: string }, ruleCount: number } | null
   principal: { kind: string, id: string, owner: boolean, source: string } | null
   authentication?: { ok: boolean, reason?: string }
+  /** Present for a container with `cors`: what the CORS step did and the fields it adds. */
+  cors?: { preflight: boolean, origin: string | null, allowed: boolean, fields: Record<string, string> }
+  /** Present for a container with `rateLimit`: never decided offline. */
+  rateLimits?: { limits: Array<{ name: string, requests: number, per: string, by: string }>, note: string }
   rules: Explanation['rules']
+  /** When allowed: the path and query the container receives (after stripPrefix). */
+  upstream?: { path: string, forwardedPrefix?: string }
   note?: string
   decision: Decision & { status: number }
 }
@@ -239,6 +251,32 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
   const c = config.containers[found.name]
   report.container = { name: found.name, privacy: c.privacy, match: { ...(c.match.host !== undefined ? { host: c.match.host } : {}), path: c.match.path }, ruleCount: c.policies?.length ?? 0 }
   const policy = compileContainerPolicy(found.name, c.privacy, c.policies, policyOptions(config))
+  const corsPolicy = compileCors(c.cors)
+  const answered = cors(x, corsPolicy, headers.map)
+  if (corsPolicy !== undefined) {
+    const fields = x.answerHeaders ?? []
+    const origin = typeof headers.map.origin === 'string' ? headers.map.origin : null
+    report.cors = {
+      preflight: isPreflight(x.method, headers.map),
+      origin,
+      allowed: fields.includes('access-control-allow-origin'),
+      fields: Object.fromEntries(fields.flatMap((v, i) => i % 2 === 0 ? [[v, fields[i + 1]]] : []))
+    }
+  }
+  if (answered !== undefined) {
+    report.decision = { allow: answered === 'cors_preflight', reason: answered, status: statusOf(answered) }
+    report.note = answered === 'cors_preflight'
+      ? 'a CORS preflight from an allowed origin: tollgate answers it, before any credential; it never reaches the container'
+      : 'a CORS preflight from an origin cors.origins does not list: answered without Access-Control-Allow-*, never forwarded'
+    return finish(io, report, json)
+  }
+  // Preflights are answered before any limit counts; other requests may meet a 429 first.
+  if (c.rateLimit !== undefined) {
+    report.rateLimits = {
+      limits: c.rateLimit.map((l) => ({ name: l.name, requests: l.requests, per: l.per, by: l.by })),
+      note: 'not decided offline: the counters live in the running gateway (memory or Redis), which answers 429 once a limit is spent'
+    }
+  }
 
   const credential = extractCredential(headers.map)
   let source = credential === undefined ? 'no credential' : values.token !== undefined ? '--token' : '--header'
@@ -266,7 +304,20 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
   if (explanation.note !== undefined) report.note = explanation.note
   const d = explanation.decision
   report.decision = { ...d, status: statusOf(d.reason) }
+  if (d.allow) {
+    // The gateway's own inject step, with a stand-in for the token (never resolved here).
+    inject(x, { prefix: c.match.path, stripPrefix: c.stripPrefix && c.match.path !== '/', requestRules: compileHeaderRules(c.headers?.request), upstreamHost: '', token: { value: () => '' } })
+    report.upstream = { path: x.upstreamPath + x.query }
+    if (x.upstreamPath !== x.path) report.upstream.forwardedPrefix = c.match.path
+  }
   return finish(io, report, json)
+}
+
+function describeCors (c: NonNullable<TestReport['cors']>): string {
+  const fields = Object.entries(c.fields).filter(([k]) => k.startsWith('access-control-')).map(([k, v]) => `${k}: ${v}`).join('; ')
+  if (c.preflight) return c.allowed ? `preflight from ${c.origin ?? ''}, answered 204 by tollgate with ${fields}` : `preflight from ${c.origin ?? ''}, not an allowed origin: answered 204 with no Access-Control-Allow-*`
+  if (c.origin === null) return 'no Origin: answers carry Vary: Origin only'
+  return c.allowed ? `origin ${c.origin} allowed: every answer carries ${fields}` : `origin ${c.origin} not allowed: no Access-Control-Allow-* (the request itself goes on)`
 }
 
 async function withAuthenticator<T> (config: LoadedConfig, env: NodeJS.ProcessEnv, use: (a: TollgateAuthenticator) => Promise<T>): Promise<T> {
@@ -299,7 +350,12 @@ function finish (io: PolicyIo, r: TestReport, json: boolean): number {
     const who = r.principal.kind === 'anonymous' ? 'anonymous' : `${r.principal.kind}:${r.principal.id}${r.principal.owner ? ' (owner)' : ''}`
     lines.push(`principal: ${who} [${r.principal.source}]`)
   }
-  if (r.container !== null && r.container.ruleCount === 0) lines.push('rules:     none')
+  if (r.cors !== undefined) lines.push(`cors:      ${describeCors(r.cors)}`)
+  if (r.rateLimits !== undefined) {
+    const list = r.rateLimits.limits.map((l) => `${l.name} (${l.requests} per ${l.per} by ${l.by})`).join(', ')
+    lines.push(`limits:    ${list}: ${r.rateLimits.note}`)
+  }
+  if (r.container !== null && r.container.ruleCount === 0 && r.cors?.preflight !== true) lines.push('rules:     none')
   for (const rule of r.rules) {
     const what = rule.outcome === 'skipped'
       ? `skipped: principals ${JSON.stringify(rule.principals)} do not include the caller`
@@ -308,6 +364,9 @@ function finish (io: PolicyIo, r: TestReport, json: boolean): number {
         : rule.outcome === 'false' ? 'does not grant: condition is false' : `error (denies): ${rule.error ?? ''}`
     lines.push(`rule ${rule.index} "${rule.name}": ${what}`)
     if (rule.condition !== undefined) lines.push(`    ${flat(rule.condition)}`)
+  }
+  if (r.upstream !== undefined) {
+    lines.push(`upstream:  ${r.request.method} ${r.upstream.path}${r.upstream.forwardedPrefix !== undefined ? ` (stripPrefix removed ${r.upstream.forwardedPrefix}; X-Forwarded-Prefix: ${r.upstream.forwardedPrefix})` : ''}`)
   }
   if (r.note !== undefined) lines.push(`note:      ${r.note}`)
   lines.push(`decision:  ${describeDecision(r.decision)}`)

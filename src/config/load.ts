@@ -9,6 +9,9 @@ import { ConfigSchema, type Config } from './schema.js'
 import { withDefaults, firstSchemaError } from './schema-values.js'
 import { deepFreeze } from './freeze.js'
 import { ConfigError, TollgateError, errnoCode, formatPath } from '../errors.js'
+import { checkHeaderRules } from '../proxy/header-rules.js'
+import { checkCors } from '../cors/cors.js'
+import { checkRateLimits, checkRateLimitServer } from '../limits/limits.js'
 
 export type { Config, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
 
@@ -145,6 +148,9 @@ function checkSemantics (config: Config): void {
     if (!WHOLE_REF.test(c.token)) {
       throw new ConfigError(`${at}.token`, 'expected a secret reference (${secret:NAME}, ${env:NAME}, ${file:PATH} or ${scw:REGION/SECRET_ID}), never the token itself')
     }
+    checkHeaderRules(c.headers, at)
+    checkCors(c.cors, at)
+    checkRateLimits(c.rateLimit, at)
     const key = `${c.match.host ?? '*'} ${path}`
     const other = seen.get(key)
     if (other !== undefined) throw new ConfigError(`${at}.match`, `same host and path as containers.${other}`)
@@ -153,6 +159,7 @@ function checkSemantics (config: Config): void {
   config.server.trustedProxies.forEach((cidr, i) => {
     try { parseCidr(cidr) } catch { throw new ConfigError(`server.trustedProxies[${i}]`, `not an IP address or CIDR: ${JSON.stringify(cidr)}`) }
   })
+  checkRateLimitServer(config.server.rateLimit)
   if (config.server.upstream.pipelining > 1 && config.server.upstream.client !== 'undici') {
     throw new ConfigError('server.upstream.pipelining', 'pipelining above 1 needs server.upstream.client: undici (tollgate\'s own client sends one request per connection at a time)')
   }

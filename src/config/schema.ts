@@ -3,6 +3,8 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { SecretsSchema } from '../secrets/schema.js'
 import { CredentialsSchema, ContainerAuthFields } from '../credentials/schema.js'
+import { RateLimitServerSchema, ContainerRateLimitSchema } from '../limits/schema.js'
+import { CorsSchema } from '../cors/schema.js'
 
 const strict = { additionalProperties: false } as const
 
@@ -54,6 +56,19 @@ const Upstream = Type.Object({
   maxResponseHeaderSize: Type.Integer({ minimum: 1024, default: 16384 })
 }, { ...strict, default: {} })
 
+/** Header rules of one direction: `remove` these fields, `set` these (replacing any value the message had). */
+const HeaderRules = Type.Object({
+  set: Type.Optional(Type.Record(Type.String(), Type.String())),
+  remove: Type.Optional(Type.Array(Type.String({ minLength: 1 })))
+}, strict)
+
+export const HeadersSchema = Type.Object({
+  /** Applied to the request sent to the container, after tollgate's own header hygiene. */
+  request: Type.Optional(HeaderRules),
+  /** Applied to the container's response, after tollgate's own response hygiene. */
+  response: Type.Optional(HeaderRules)
+}, strict)
+
 export const PolicyRuleSchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 128 }),
   principals: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
@@ -74,6 +89,13 @@ export const ContainerSchema = Type.Object({
   bodyLimit: Type.Optional(Type.Integer({ minimum: 0 })),
   /** Per-container override of upstream.timeout. */
   timeout: Type.Optional(Type.Integer({ minimum: 10 })),
+  /** Remove the matched match.path prefix before forwarding (`/api/x` → `/x`, `/api` → `/`). */
+  stripPrefix: Type.Boolean({ default: false }),
+  /** Each limit counts separately; any exhausted one answers 429. */
+  rateLimit: Type.Optional(ContainerRateLimitSchema),
+  /** CORS, answered by tollgate itself (preflights never need a credential). */
+  cors: Type.Optional(CorsSchema),
+  headers: Type.Optional(HeadersSchema),
   ...ContainerAuthFields
 }, strict)
 
@@ -99,7 +121,9 @@ export const ConfigSchema = Type.Object({
     drainTimeout: Type.Integer({ minimum: 0, default: 30000 }),
     /** Worker processes (`tollgate serve --workers` overrides): a number, or "auto" for the CPUs this
      * process may use (cgroup quota aware). Absent: 1, a single process (see docs/operations.md). */
-    workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')]))
+    workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')])),
+    /** Where rate-limit counters live: this process (default) or a Redis shared by every replica. */
+    rateLimit: RateLimitServerSchema
   }, strict),
   secrets: Type.Optional(SecretsSchema),
   credentials: Type.Optional(CredentialsSchema),
@@ -120,4 +144,5 @@ export type ContainerConfig = Static<typeof ContainerSchema>
 export type LimitsConfig = Static<typeof LimitsSchema>
 export type UpstreamConfig = Static<typeof Upstream>
 export type HstsConfig = Static<typeof Hsts>
+export type HeadersConfig = Static<typeof HeadersSchema>
 export { Upstream as UpstreamSchema, Hsts as HstsSchema }

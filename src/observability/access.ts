@@ -53,6 +53,7 @@ export function createObserver (opts: ObserverOptions): Observer {
           decision: allowed ? 'allow' : 'deny',
           reason: x.reason,
           rule: x.rule,
+          limit: x.limit,
           principal,
           auth: authFailed ? 'failed' : x.principal.kind === 'anonymous' ? undefined : 'ok',
           credentialInjected: x.injected,

@@ -13,6 +13,7 @@ import type { ExchangeRecord } from '../exchange.js'
 import type { Runtime, ContainerRuntime } from '../runtime.js'
 import type { ContainerPolicy } from '../policy/index.js'
 import type { SecretEvents } from '../secrets/index.js'
+import type { RateLimitEvents } from '../limits/store.js'
 import { packageVersion } from '../version.js'
 
 /** Label value for requests no container matched (or refused before routing). Not a valid container name. */
@@ -128,6 +129,8 @@ export interface Metrics {
   observe (x: ExchangeRecord): void
   /** Hooks for the secret resolver (refreshes, failures, rotations). */
   readonly secretEvents: SecretEvents
+  /** Hooks for the rate-limit store (failed calls: requests let through). */
+  readonly rateLimitEvents: RateLimitEvents
   /** A config reload finished (ok) or was refused (the old config keeps serving). */
   reloaded (ok: boolean): void
   /** Called on every new Runtime: precreates its series and times its policy evaluations. */
@@ -166,7 +169,12 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     'Secret values that changed after the first resolution, by reference.', ['secret'])
   const reloads = new CounterFamily('tollgate_config_reloads_total',
     'Config reloads (SIGHUP) by outcome; on failure the previous config keeps serving.', ['outcome'])
-  for (const m of [requests, duration, upstream, policy, upstreamErrors, secretRefreshes, secretRotations, reloads]) register(m)
+  const rateLimited = new CounterFamily('tollgate_rate_limited_total',
+    'Requests answered 429 by container and rate limit (its name in config).', ['container', 'limit'])
+  const rateLimitStoreErrors = new CounterFamily('tollgate_rate_limit_store_errors_total',
+    'Rate-limit counter calls to Redis that failed or timed out; each let its request through without that limit (fail open).', [])
+  for (const m of [requests, duration, upstream, policy, upstreamErrors, secretRefreshes, secretRotations, reloads, rateLimited, rateLimitStoreErrors]) register(m)
+  const storeErrors = rateLimitStoreErrors.cell()
   const reloadOk = reloads.cell('success')
   const reloadFailed = reloads.cell('failure')
 
@@ -255,11 +263,15 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
       if (x.upstreamStart > 0) observeIn(LATENCY_BUCKETS, c.upstream, ((x.upstreamEnd > 0 ? x.upstreamEnd : end) - x.upstreamStart) / 1000)
       const err = c.upstreamErrors[x.reason]
       if (err !== undefined) err.value++
+      else if (x.limit !== undefined) rateLimited.cell(c.name, x.limit).value++
     },
     secretEvents: {
       refreshed (ref) { secretRefreshes.cell(ref, 'success').value++ },
       refreshFailed (ref) { secretRefreshes.cell(ref, 'failure').value++ },
       rotated (ref) { secretRotations.cell(ref).value++ }
+    },
+    rateLimitEvents: {
+      storeFailed () { storeErrors.value++ }
     },
     reloaded (ok) {
       if (ok) {
@@ -278,6 +290,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
         requestCell(c, REASON_INDEX.policy_denied, 4)
         secretCells(container.token.ref)
         timePolicy(container, c.policy)
+        for (const l of [...(container.limits?.early ?? []), ...(container.limits?.late ?? [])]) rateLimited.cell(container.name, l.name)
       }
     },
     connections (listener, count) { listeners.set(listener, count) },

@@ -45,7 +45,7 @@ function dispatch (x: Exchange, c: ContainerRuntime, rt: Runtime, res: Res, body
   const handler = new UpstreamExchange(rt, res, x, c, body, retryable)
   x.upstream = handler
   c.upstream.dispatch({
-    path: x.path + x.query,
+    path: x.upstreamPath + x.query,
     method: x.method,
     headers: x.upstreamHeaders,
     body,
@@ -88,7 +88,7 @@ class UpstreamExchange implements UpstreamHandler {
       x.reason = 'upstream_rejected_token'
     }
     this.resume = resume
-    writeResponseHead(this.res, statusCode, rawHeaders, x, this.rt.hsts)
+    writeResponseHead(this.res, statusCode, rawHeaders, x, this.rt.hsts, this.c.responseRules)
     return true
   }
 

@@ -15,6 +15,12 @@ export const REQUEST_DROP: ReadonlySet<string> = new Set([
   'x-forwarded-prefix', 'x-real-ip', 'x-request-id'
 ])
 
+/**
+ * Framing and hop-by-hop fields, and the proxy-* ones: what says where a message ends or what one
+ * hop means. A config header rule may never set or remove one (src/proxy/header-rules.ts).
+ */
+export const FRAMING: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'content-length', 'expect', 'proxy-authorization', 'proxy-authenticate'])
+
 /** Response fields never relayed to the client: hop-by-hop, and what only the upstream's own hop means. */
 export const RESPONSE_DROP: ReadonlySet<string> = new Set([...HOP_BY_HOP, 'proxy-authenticate', 'alt-svc'])
 

@@ -65,7 +65,10 @@ const TABLE: Row[] = [
   { name: 'the fragment is never sent', target: '/public/x', host: 'example.com', url: 'http://example.com/public/x#/../admin', want: ALLOWED('site') },
   { name: 'TRACE', method: 'TRACE', target: '/public/x', host: 'example.com', want: { status: 405, reason: 'method_not_allowed' } },
   { name: 'a header name with "_"', target: '/public/x', host: 'example.com', headers: ['X_Custom: 1'], want: { status: 400, reason: 'header_underscore' } },
-  { name: 'two Host fields', target: '/public/x', host: 'example.com', headers: ['Host: internal.example.com'], want: { status: 400, reason: 'header_duplicate_host' } }
+  { name: 'two Host fields', target: '/public/x', host: 'example.com', headers: ['Host: internal.example.com'], want: { status: 400, reason: 'header_duplicate_host' } },
+  { name: 'a CORS preflight to a private container, without a credential', method: 'OPTIONS', target: '/browser/x', host: 'example.com', headers: ['Origin: https://app.example.com', 'Access-Control-Request-Method: POST'], want: { status: 204, reason: 'cors_preflight', container: 'browser' } },
+  { name: 'a CORS preflight from another origin', method: 'OPTIONS', target: '/browser/x', host: 'example.com', headers: ['Origin: https://evil.example', 'Access-Control-Request-Method: POST'], want: { status: 204, reason: 'cors_origin_denied', container: 'browser' } },
+  { name: 'an OPTIONS that is no preflight', method: 'OPTIONS', target: '/browser/x', host: 'example.com', headers: ['Origin: https://app.example.com'], want: { status: 401, reason: 'credential_missing', container: 'browser' } }
 ]
 
 describe('policy test agrees with the gateway', () => {
@@ -94,7 +97,8 @@ describe('policy test agrees with the gateway', () => {
           ]
         },
         api: { upstream: up.url, match: { path: '/api' }, token, privacy: 'public', policies: [{ name: 'reads', condition: 'request.method == "GET"' }] },
-        internal: { upstream: up.url, match: { host: 'internal.example.com', path: '/' }, token, privacy: 'private' }
+        internal: { upstream: up.url, match: { host: 'internal.example.com', path: '/' }, token, privacy: 'private' },
+        browser: { upstream: up.url, match: { path: '/browser' }, token, privacy: 'private', cors: { origins: ['https://app.example.com'] } }
       }
     }
     // Keys first (the CLI needs a config file naming the same stores), then the gateway.
