@@ -27,7 +27,7 @@ import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
-import { freePort, freePorts, start, waitForPort, rssOf, cpuMsOf, type Proc } from './lib/procs.js'
+import { freePort, freePorts, start, startRedisServer, waitForPort, rssOf, cpuMsOf, type Proc } from './lib/procs.js'
 import { writePki, writeGatewayConfig, maxLiteralCidrs, CLIENT_HEADERS, SEED_CONDITION, type GatewayShape, type Pki } from './lib/configs.js'
 import type { LoadOptions, LoadResult } from './lib/load.js'
 import { summarize, renderTable, renderSvg, renderMarkdown, type BenchReport, type Sample, type SoakReport } from './lib/report.js'
@@ -193,6 +193,16 @@ async function main (): Promise<void> {
     targets.push({ id: 'tollgate-http', label: 'tollgate, full pipeline, HTTP', group: 'main', url: tg.http, proc: tg.proc, headers, log: tg.log })
     if (main) {
       targets.push({ id: 'tollgate-https', label: 'tollgate, full pipeline, HTTPS', group: 'main', url: tg.https, proc: tg.proc, headers, log: tg.log })
+      // The full pipeline with a rate limit that counts every request and never trips: in memory,
+      // and in a redis-server of the bench's own (one Redis round trip a request).
+      const limited = await startTollgate('tollgate-ratelimit', dir, pki, upstream.port, { containers: 1, cidrs: 1, rateLimit: {} })
+      targets.push({ id: 'tollgate-ratelimit', label: 'tollgate + rate limit in memory, HTTP', group: 'main', url: limited.http, proc: limited.proc, headers, log: limited.log })
+      const redis = await startRedisServer(dir)
+      if (redis !== undefined) {
+        procs.push(redis.proc)
+        const shared = await startTollgate('tollgate-ratelimit-redis', dir, pki, upstream.port, { containers: 1, cidrs: 1, rateLimit: { redis: redis.url } })
+        targets.push({ id: 'tollgate-ratelimit-redis', label: 'tollgate + rate limit in Redis, HTTP', group: 'main', url: shared.http, proc: shared.proc, headers, log: shared.log })
+      }
       const bare = await startServer('bare', 'servers/bare.js', { UPSTREAM: upstreamUrl })
       targets.push({ id: 'bare', label: 'bare @fastify/http-proxy', group: 'main', url: `http://127.0.0.1:${bare.port}/hello/bench`, proc: bare.proc, headers })
       const floor = await startServer('floor', 'servers/floor.js', { UPSTREAM: upstreamUrl })

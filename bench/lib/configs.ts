@@ -49,7 +49,15 @@ export interface GatewayShape {
   cidrForm?: 'literal' | 'ipLists'
   /** Overrides of server.upstream (pool settings), for experiments. */
   upstream?: Record<string, unknown>
+  /**
+   * A rate limit on the bench's container, by client IP, too large to ever trip (every request is
+   * counted, none refused): in memory, or in the Redis at `redis`.
+   */
+  rateLimit?: { redis?: string }
 }
+
+/** The bench's rate limit: counted on every request, never reached in a run. */
+export const BENCH_RATE_LIMIT = { name: 'bench', requests: 1_000_000_000, per: '1m', by: 'ip' }
 
 export interface WrittenConfig {
   file: string
@@ -97,7 +105,8 @@ export function writeGatewayConfig (dir: string, name: string, pki: Pki, ports: 
     match: { path },
     token: '${env:BENCH_TOKEN}',
     privacy: 'public',
-    policies
+    policies,
+    ...(shape.rateLimit !== undefined ? { rateLimit: [BENCH_RATE_LIMIT] } : {})
   })
   for (let i = 0; i < shape.containers - 1; i++) containers[`svc-${i}`] = container(`/svc-${i}`)
   containers.hello = container('/hello')
@@ -109,7 +118,8 @@ export function writeGatewayConfig (dir: string, name: string, pki: Pki, ports: 
       trustedProxies: ['127.0.0.1'],
       logLevel: 'info',
       accessLog: true,
-      ...(shape.upstream !== undefined ? { upstream: shape.upstream } : {})
+      ...(shape.upstream !== undefined ? { upstream: shape.upstream } : {}),
+      ...(shape.rateLimit?.redis !== undefined ? { rateLimit: { redis: shape.rateLimit.redis } } : {})
     },
     ...(shape.cidrForm === 'ipLists' ? { ipLists: { office: officeList(shape.cidrs) } } : {}),
     containers

@@ -2,7 +2,7 @@
 // process, so none shares an event loop with another. Ports are chosen here, before a child starts,
 // and a child is ready once its port answers.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -34,6 +34,8 @@ export async function freePorts (n: number): Promise<number[]> {
 
 export interface StartOptions {
   name: string
+  /** The program (default: this Node binary). */
+  command?: string
   args: string[]
   env?: NodeJS.ProcessEnv
   /** File descriptor (or 'ignore') for the child's stdout: the gateway's access log goes there. */
@@ -42,7 +44,7 @@ export interface StartOptions {
 }
 
 export function start (opts: StartOptions): Proc {
-  const child = spawn(process.execPath, opts.args, {
+  const child = spawn(opts.command ?? process.execPath, opts.args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', opts.stdout ?? 'ignore', 'pipe']
@@ -70,6 +72,22 @@ export function start (opts: StartOptions): Proc {
       }
     }
   }
+}
+
+/**
+ * A redis-server of the bench's own (Debian package redis-server) on a free loopback port, without
+ * persistence; undefined, with a line on stderr, when the machine has none.
+ */
+export async function startRedisServer (dir: string): Promise<{ proc: Proc, url: string } | undefined> {
+  const bin = ['/usr/bin/redis-server', '/usr/local/bin/redis-server', '/usr/sbin/redis-server'].find((p) => existsSync(p))
+  if (bin === undefined) {
+    process.stderr.write('bench: redis-server is not installed (apt-get install redis-server): the Redis rate-limit row is left out\n')
+    return undefined
+  }
+  const port = await freePort()
+  const proc = start({ name: 'redis-server', command: bin, args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'] })
+  await waitForPort(proc, port)
+  return { proc, url: `redis://127.0.0.1:${port}` }
 }
 
 /** Waits until something accepts TCP connections on the port (or the child dies, or 30 s pass). */

@@ -129,15 +129,16 @@ export function summarize (report: BenchReport): Summary {
   const tg = byId.get('tollgate-http')
   const https = byId.get('tollgate-https')
   const checks: Check[] = []
-  const ratio = (name: string, want: number, a: TargetSummary | undefined, b: TargetSummary | undefined): void => {
+  /** a.rps / b.rps against `want`; with no `want`, shown for information (never met nor missed). */
+  const ratio = (name: string, want: number | undefined, a: TargetSummary | undefined, b: TargetSummary | undefined): void => {
     if (a === undefined || b === undefined) return
     const r = a.rps / b.rps
     const perRound = roundRatios(report.samples, a.id, b.id)
     checks.push({
       name,
-      want: `≥ ${want.toFixed(2)}×`,
+      want: want === undefined ? 'none set' : `≥ ${want.toFixed(2)}×`,
       got: `${r.toFixed(2)}×`,
-      met: r >= want,
+      met: want === undefined ? undefined : r >= want,
       ...(perRound.length > 1 ? { perRound: `${Math.min(...perRound).toFixed(2)}–${Math.max(...perRound).toFixed(2)}, median ${median(perRound).toFixed(2)}` } : {})
     })
   }
@@ -151,6 +152,8 @@ export function summarize (report: BenchReport): Summary {
   ratio(`1 → ${literal?.label.match(/\d+/)?.[0] ?? 'n'} CIDRs, literal list in the condition (rps kept)`, 0.9, literal, tg)
   ratio('1 → 10,000 CIDRs, one ipLists allow-list (rps kept)', 0.9, byId.get('tollgate-10000cidr'), tg)
   ratio('HTTPS vs plain HTTP, keep-alive (rps)', 0.8, https, tg)
+  ratio('with a rate limit in memory vs without (rps kept)', undefined, byId.get('tollgate-ratelimit'), tg)
+  ratio('with a rate limit in Redis vs without (rps kept)', undefined, byId.get('tollgate-ratelimit-redis'), tg)
   if (report.soak !== undefined) {
     const g = report.soak.windowGrowth
     checks.push({ name: `RSS at the end of a ${Math.round(report.soak.requests / 1000)}k-request soak vs right after warm-up (median of each tenth)`, want: '≤ +10 %', got: `${g >= 0 ? '+' : ''}${(g * 100).toFixed(1)} %`, met: g <= 0.1 && report.soak.failed === 0 })
