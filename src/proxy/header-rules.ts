@@ -30,11 +30,9 @@ function refusal (name: string, direction: Direction): string | undefined {
   }
   if (FRAMING.has(name) || name.startsWith('proxy-')) return `${name} is a framing or hop-by-hop field: a rule on it would reopen request smuggling`
   if (name === 'x-request-id') return 'X-Request-Id is tollgate\'s own'
-  if (direction === 'request') {
-    if (name === 'host') return 'Host is set by tollgate (the upstream\'s own)'
-    if (name === 'forwarded' || name.startsWith('x-forwarded-') || name === 'x-real-ip') return `${name} is set by tollgate from the trusted client IP`
-    return undefined
-  }
+  if (name === 'host') return 'Host is set by tollgate (the upstream\'s own)'
+  if (name === 'forwarded' || name.startsWith('x-forwarded-') || name === 'x-real-ip') return `${name} is set by tollgate from the trusted client IP`
+  if (direction === 'request') return undefined
   if (name === 'strict-transport-security') return 'HSTS is set by tollgate: use server.hsts'
   if (name.startsWith('access-control-')) return 'CORS fields are tollgate\'s: use containers.NAME.cors'
   if (name === 'ratelimit-limit' || name === 'ratelimit-remaining' || name === 'ratelimit-reset') return 'RateLimit fields are tollgate\'s: use containers.NAME.rateLimit'

@@ -143,7 +143,7 @@ describe('header rules refused at load, naming the field', () => {
     })
   }
 
-  const RESPONSE_REFUSED = ['X-Auth-Token', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Keep-Alive', 'Upgrade', 'Trailer', 'TE', 'Proxy-Authenticate',
+  const RESPONSE_REFUSED = ['X-Auth-Token', 'Host', 'Forwarded', 'X-Forwarded-For', 'X-Forwarded-Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Keep-Alive', 'Upgrade', 'Trailer', 'TE', 'Proxy-Authenticate',
     'X-Request-Id', 'Strict-Transport-Security', 'Access-Control-Allow-Origin', 'RateLimit-Remaining']
   for (const name of RESPONSE_REFUSED) {
     test(`response set and remove of ${name}`, () => {
@@ -152,9 +152,8 @@ describe('header rules refused at load, naming the field', () => {
     })
   }
 
-  test('what a response rule may do that a request rule may not, and the reverse', () => {
-    assert.doesNotThrow(() => parseConfig(base({ headers: { response: { set: { Host: 'x', 'X-Forwarded-For': 'y' } } } }), { file: '/tmp/t.yaml', env: {} }))
-    assert.doesNotThrow(() => parseConfig(base({ headers: { request: { set: { 'Access-Control-Allow-Origin': 'x' }, remove: ['authorization', 'cookie'] } } }), { file: '/tmp/t.yaml', env: {} }))
+  test('what a request rule may do that a response rule may not', () => {
+    assert.doesNotThrow(() => parseConfig(base({ headers: { request: { set: { 'Access-Control-Allow-Origin': 'x', 'Strict-Transport-Security': 'y' }, remove: ['authorization', 'cookie'] } } }), { file: '/tmp/t.yaml', env: {} }))
   })
 
   test('names that are no field names, a "_", values with control characters, a field both set and removed', () => {
