@@ -203,6 +203,33 @@ describe('rate limits in Redis', () => {
     }
   })
 
+  test('the same semantics in memory and in Redis: the same answers, field for field, to the same requests', async () => {
+    const limits = [{ name: 'burst', requests: 2, per: '10s' }, { name: 'minute', requests: 3, per: '1m' }]
+    const start = async (server: Record<string, unknown>): Promise<TestGateway> => await startGateway({
+      env, config: { server: { httpOption: 'enabled', ...server }, containers: { c: container(up, '/', { rateLimit: limits }) } }
+    })
+    const seen: string[][] = []
+    for (const gw of [await start({}), await start({ rateLimit: { redis: redis.url } })]) {
+      try {
+        const out: string[] = []
+        for (let i = 0; i < 4; i++) {
+          const a = await get(gw.httpUrl, '/same')
+          const reset = Number(a.headers['ratelimit-reset'])
+          const window = reset > 0 && reset <= 10 ? '≤10s' : reset > 50 && reset <= 60 ? '≤60s' : `reset ${reset}`
+          out.push(`${a.status} ${String(a.headers['ratelimit-limit'])} ${String(a.headers['ratelimit-remaining'])} ${window} ${a.headers['retry-after'] === undefined ? '-' : 'retry'}`)
+        }
+        seen.push(out)
+      } finally {
+        await gw.close()
+      }
+    }
+    // Third request: burst is spent (429, back in ≤ 10 s); fourth: both are, and the answer names the
+    // one that resets last.
+    assert.deepEqual(seen[0], ['200 2 1 ≤10s -', '200 2 0 ≤10s -', '429 2 0 ≤10s retry', '429 3 0 ≤60s retry'], 'memory')
+    assert.deepEqual(seen[1], seen[0], 'Redis answers as memory does')
+    await redis.command('FLUSHALL')
+  })
+
   test('two gateway processes share one limit through Redis', { timeout: 60_000 }, async () => {
     const s = serveSetup()
     writeServeConfig(s, { c: container(up, '/', { rateLimit: [{ name: 'shared', requests: 5, per: '1m' }] }) }, { rateLimit: { redis: redis.url } })
