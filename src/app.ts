@@ -19,7 +19,8 @@ import { trackConnections, type ConnectionTracker } from './server/drain.js'
 import { guardConnections } from './server/guards.js'
 import { listenOn } from './server/listen.js'
 import { createRedirectHandler } from './server/redirect.js'
-import { createSecretResolver } from './secrets/index.js'
+import { createSecretResolver, type MasterKeys } from './secrets/index.js'
+import { HighWater } from './files/integrity.js'
 import { authenticatorForConfig } from './credentials/index.js'
 import type { SecretResolver } from './secrets/types.js'
 import type { Authenticator } from './credentials/types.js'
@@ -34,7 +35,12 @@ export interface AppOptions {
   metrics?: Metrics
   /** Serve server.admin (default true; cluster workers leave it to the primary). */
   admin?: boolean
+  /** The master key(s) `tollgate serve` took from its environment (default: read from `env` when needed). */
+  masterKeys?: MasterKeys
 }
+
+/** What every config this app loads shares: the master keys, and the generations of the state files seen. */
+interface Custody { masterKeys: MasterKeys | undefined, highWater: HighWater }
 
 export interface Addresses {
   https: AddressInfo
@@ -63,7 +69,9 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   const metrics = opts.metrics ?? createMetrics()
   // Memory rate-limit counters outlive reloads (a limit that did not change keeps its counts).
   const counters = createMemoryCounters()
-  const { resolver, authenticator, runtime: first } = await buildParts(config, logger, env, metrics, counters)
+  // Survives reloads: a reload can never go back to an older store or keys file than one already served.
+  const custody: Custody = { masterKeys: opts.masterKeys, highWater: new HighWater() }
+  const { resolver, authenticator, runtime: first } = await buildParts(config, logger, env, metrics, counters, custody)
   let current: Runtime = first
   let parts = { resolver, authenticator }
   let draining = false
@@ -187,7 +195,7 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
     } catch (err) {
       throw new TollgateError('TG_ERR_TLS', `server.tls: ${(err as Error).message}`)
     }
-    const built = await buildParts(next, logger, env, metrics, counters)
+    const built = await buildParts(next, logger, env, metrics, counters, custody)
     const old = current
     const oldParts = parts
     current = built.runtime
@@ -201,11 +209,12 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   return app
 }
 
-async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics, counters: MemoryCounters): Promise<{ resolver: SecretResolver, authenticator: Authenticator | undefined, runtime: Runtime }> {
-  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events: metrics.secretEvents })
+async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics, counters: MemoryCounters, custody: Custody): Promise<{ resolver: SecretResolver, authenticator: Authenticator | undefined, runtime: Runtime }> {
+  const { masterKeys: masterKey, highWater } = custody
+  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events: metrics.secretEvents, masterKey, highWater })
   let authenticator: Authenticator | undefined
   try {
-    authenticator = await authenticatorForConfig(config, resolver, { env, logger })
+    authenticator = await authenticatorForConfig(config, resolver, { env, logger, masterKey, highWater, refused: metrics.secretEvents.refused })
     const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: { memory: counters, events: metrics.rateLimitEvents } })
     metrics.instrument(runtime)
     return { resolver, authenticator, runtime }

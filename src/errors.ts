@@ -94,6 +94,8 @@ export const ERROR_CODES = {
   TG_ERR_SECRET_STORE: 'The encrypted secret store is missing, tampered, truncated or under a wrong master key.',
   TG_ERR_MASTER_KEY: 'TOLLGATE_MASTER_KEY (or TOLLGATE_MASTER_KEY_FILE) is missing, both are set, or it is not 32 bytes of base64.',
   TG_ERR_KEYS_STORE: 'The tollgate keys file cannot be read or written.',
+  TG_ERR_KEYS_INTEGRITY: 'The keys file fails its integrity check (edited outside tollgate, a format downgrade, or made with another pepper); a running gateway keeps its last good keys.',
+  TG_ERR_ROLLBACK: 'A secret store or keys file is older (lower generation) than one this gateway already accepted, or is another store; a running gateway keeps its last good copy.',
   TG_ERR_TLS: 'The TLS certificate or key cannot be loaded.',
   TG_ERR_LISTEN: 'A listener could not bind its address.',
   TG_ERR_USAGE: 'The command line is not understood.'

@@ -36,7 +36,7 @@ export async function demo (args: string[], io: Io): Promise<number> {
     const v = values[flag]
     if (typeof v === 'string') doc.setIn([...path], Number(v))
   }
-  const env = { ...io.env, TOLLGATE_DEMO_UPSTREAM: upstreamUrl, TOLLGATE_DEMO_TOKEN: token }
+  const env = { ...io.env, DEMO_UPSTREAM: upstreamUrl, DEMO_CONTAINER_TOKEN: token }
   const config = parseConfig(doc.toString(), { file, env })
   const app = await buildApp(config, { env })
   let addr

@@ -1,18 +1,22 @@
 // `tollgate keys create|list|revoke`: manage tollgate keys (docs/credentials.md). The key itself is
-// printed once, by `create`, alone on the last line of stdout; nothing else ever prints it.
+// printed once, by `create`, alone on the last line of stdout (or written to `--output FILE`);
+// nothing else ever prints it. Every write verifies the keys file first and seals it again (MAC,
+// next generation) with the pepper from the secret store, so every write needs the master key.
+import { open, unlink } from 'node:fs/promises'
 import { ConfigError, TollgateError } from '../errors.js'
 import { loadConfig } from '../config/load.js'
-import { masterKeyFromEnv } from '../secrets/store.js'
-import { KEY_NAME, mutateKeysFile, readKeysFile, type KeyRecord } from '../credentials/keyfile.js'
-import { generateKey, hashKey, pepperId } from '../credentials/keyformat.js'
-import { loadPepper } from '../credentials/pepper.js'
+import { SecretStore } from '../secrets/store.js'
+import { masterKeysFromEnv } from '../secrets/custody.js'
+import { KEY_NAME, keysFileState, mutateKeysFile, readKeysFile, verifyKeysFile, type KeyRecord, type KeysFile, type KeysWriterSecrets } from '../credentials/keyfile.js'
+import { generateKey, hashKey } from '../credentials/keyformat.js'
+import { ensurePepper, keysSecretsOf, markKeysFileUpgraded } from '../credentials/pepper.js'
 import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
 
 export type KeysIo = Pick<Io, 'stdout' | 'stderr' | 'env'>
 
 export const KEYS_USAGE = `usage:
-  tollgate keys create --name N --config FILE [--containers a,b] [--expires-at ISO8601] [--owner]
-                       prints the key once (alone on the last line of stdout)
+  tollgate keys create --name N --config FILE [--containers a,b] [--expires-at ISO8601] [--owner] [--output FILE]
+                       prints the key once (alone on the last line of stdout; with --output, to FILE, mode 0600)
   tollgate keys list --config FILE [--json]
   tollgate keys revoke NAME --config FILE`
 
@@ -32,17 +36,52 @@ export function status (r: KeyRecord, now = Date.now()): 'active' | 'expired' | 
   return 'active'
 }
 
-async function keysContext (configFile: string | undefined, env: NodeJS.ProcessEnv): Promise<{ keysFile: string, storeFile: string | undefined, containers: string[] }> {
+interface KeysContext { configFile: string, keysFile: string, storeFile: string | undefined, storeId: string | undefined, containers: string[] }
+
+async function keysContext (configFile: string | undefined, env: NodeJS.ProcessEnv): Promise<KeysContext> {
   if (configFile === undefined) throw usage('keys needs --config FILE')
   const config = await loadConfig(configFile, env)
   const keysFile = config.credentials?.keys
   if (keysFile === undefined) throw new ConfigError('credentials.keys', `not set in ${configFile}: name the keys file (e.g. ./keys.store)`)
-  return { keysFile, storeFile: config.secrets?.store, containers: Object.keys(config.containers) }
+  return { configFile, keysFile, storeFile: config.secrets?.store, storeId: config.secrets?.storeId, containers: Object.keys(config.containers) }
 }
 
 function table (rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n'
+}
+
+function warner (io: KeysIo): (message: string) => void {
+  return (message) => { io.stderr.write(`tollgate: warning: ${message}\n`) }
+}
+
+/** The secret store holding the keys pepper (opened with the master key, and the previous one during a rotation). */
+async function openStore (ctx: KeysContext, io: KeysIo): Promise<SecretStore> {
+  if (ctx.storeFile === undefined) {
+    throw new ConfigError('secrets.store', `not set in ${ctx.configFile}: tollgate keys need the secret store (it holds the keys pepper)`)
+  }
+  return await SecretStore.open(ctx.storeFile, masterKeysFromEnv(io.env, warner(io)), { storeId: ctx.storeId })
+}
+
+/** What mutateKeysFile asks for: the pepper (made on first use when `create`) and the upgrade mark. */
+function writerSecrets (store: SecretStore, create: boolean): (data: KeysFile) => Promise<KeysWriterSecrets> {
+  return async (data) => {
+    await store.reload()
+    const s = keysSecretsOf(store)
+    const pepper = s.pepper ?? (create ? await ensurePepper(store) : undefined)
+    if (pepper === undefined && (data.keys.length > 0 || data.version === 2)) {
+      throw new TollgateError('TG_ERR_KEYS_STORE', `secret store ${store.file} has no keys pepper, but the keys file has keys (was the store replaced?)`)
+    }
+    return { pepper, macRequired: s.macRequired }
+  }
+}
+
+/** Runs a keys-file change; after a write the store records that the file is version 2. */
+async function changeKeys<T> (ctx: KeysContext, io: KeysIo, create: boolean, change: (data: KeysFile, pepper: Buffer | undefined) => T | Promise<T>): Promise<T> {
+  const store = await openStore(ctx, io)
+  const { result, written } = await mutateKeysFile(keysFileState(ctx.keysFile), writerSecrets(store, create), change)
+  if (written) await markKeysFileUpgraded(store)
+  return result
 }
 
 async function create (args: string[], io: KeysIo): Promise<number> {
@@ -51,7 +90,8 @@ async function create (args: string[], io: KeysIo): Promise<number> {
     config: { type: 'string' },
     containers: { type: 'string' },
     'expires-at': { type: 'string' },
-    owner: { type: 'boolean', default: false }
+    owner: { type: 'boolean', default: false },
+    output: { type: 'string' }
   }, KEYS_USAGE)
   const name = values.name
   if (name === undefined) throw usage('keys create needs --name N')
@@ -65,47 +105,70 @@ async function create (args: string[], io: KeysIo): Promise<number> {
     const unknown = containers.filter((c) => !ctx.containers.includes(c))
     if (unknown.length > 0) throw usage(`--containers: no container named ${unknown.map((c) => JSON.stringify(c)).join(', ')} in ${values.config!}`)
   }
-  if (ctx.storeFile === undefined) {
-    throw new ConfigError('secrets.store', `not set in ${values.config!}: tollgate keys need the secret store (it holds the keys pepper)`)
-  }
-  const storeFile = ctx.storeFile
-  const masterKey = masterKeyFromEnv(io.env)
-  const key = await mutateKeysFile(ctx.keysFile, async (data) => {
-    if (data.keys.some((r) => r.name === name && r.revokedAt === null)) {
-      throw usage(`a key named "${name}" already exists (revoke it first: tollgate keys revoke ${name})`)
-    }
-    // under the keys-file lock, so concurrent creates agree on one pepper
-    const pepper = (await loadPepper(storeFile, masterKey, { create: true }))!
-    const pid = pepperId(pepper)
-    if (data.pepperId !== null && data.pepperId !== pid && data.keys.length > 0) {
-      throw new TollgateError('TG_ERR_KEYS_STORE', `keys file ${ctx.keysFile} was written with another pepper than the one in ${storeFile} (wrong secret store or master key?)`)
-    }
-    data.pepperId = pid
-    let generated = generateKey()
-    while (data.keys.some((r) => r.id === generated.id)) generated = generateKey()
-    data.keys.push({
-      id: generated.id,
-      name,
-      hash: hashKey(pepper, generated.key).toString('base64'),
-      containers,
-      owner: values.owner === true,
-      createdAt: new Date().toISOString(),
-      expiresAt,
-      revokedAt: null
+  // the key goes to a new file of its own (never over an existing one), opened before anything is written
+  const output = values.output === undefined ? undefined : await openOutput(values.output)
+  let key: string
+  try {
+    key = await changeKeys(ctx, io, true, async (data, pepper) => {
+      if (data.keys.some((r) => r.name === name && r.revokedAt === null)) {
+        throw usage(`a key named "${name}" already exists (revoke it first: tollgate keys revoke ${name})`)
+      }
+      let generated = generateKey()
+      while (data.keys.some((r) => r.id === generated.id)) generated = generateKey()
+      data.keys.push({
+        id: generated.id,
+        name,
+        hash: hashKey(pepper!, generated.key).toString('base64'),
+        containers,
+        owner: values.owner === true,
+        createdAt: new Date().toISOString(),
+        expiresAt,
+        revokedAt: null
+      })
+      return generated.key
     })
-    return generated.key
-  })
+  } catch (err) {
+    if (output !== undefined) {
+      await output.fh.close().catch(() => {})
+      await unlink(output.path).catch(() => {})
+    }
+    throw err
+  }
   const scope = containers === null ? 'every private container' : `container${containers.length === 1 ? '' : 's'} ${containers.join(', ')}`
   io.stdout.write(`created key "${name}": ${scope}; ${expiresAt === null ? 'no expiry' : `expires ${expiresAt}`}; owner: ${values.owner === true ? 'yes' : 'no'}\n`)
+  if (output !== undefined) {
+    try {
+      await output.fh.writeFile(key + '\n')
+      await output.fh.sync()
+    } finally {
+      await output.fh.close()
+    }
+    io.stdout.write(`the key was written to ${output.path} (mode 0600), only there (only its hash is kept); clients send it in X-Auth-Token\n`)
+    return 0
+  }
+  if ((io.stdout as { isTTY?: boolean }).isTTY !== true) {
+    warner(io)('stdout is not a terminal: the key printed below lands in whatever captures it (a CI log, a file); ' +
+      'use --output FILE to write it to a file of its own (mode 0600) instead')
+  }
   io.stdout.write('the key is shown only this once (only its hash is kept); clients send it in X-Auth-Token:\n')
   io.stdout.write(key + '\n')
   return 0
 }
 
+/** Creates the --output file: exclusive (an existing file or a symlink is refused), mode 0600. */
+async function openOutput (path: string): Promise<{ path: string, fh: Awaited<ReturnType<typeof open>> }> {
+  try {
+    return { path, fh: await open(path, 'wx', 0o600) }
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    throw usage(`--output: cannot create ${path} (${code === 'EEXIST' ? 'it already exists; the key is never written over a file' : String(code ?? 'error')})`)
+  }
+}
+
 async function list (args: string[], io: KeysIo): Promise<number> {
   const { values } = parseFlags(args, { config: { type: 'string' }, json: { type: 'boolean', default: false } }, KEYS_USAGE)
   const ctx = await keysContext(values.config, io.env)
-  const { data } = await readKeysFile(ctx.keysFile)
+  const data = await verifiedKeys(ctx, io)
   const now = Date.now()
   const keys = [...data.keys].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.createdAt < b.createdAt ? -1 : 1))
   if (values.json === true) {
@@ -138,12 +201,33 @@ async function list (args: string[], io: KeysIo): Promise<number> {
   return 0
 }
 
+/**
+ * The keys file, checked against the store when the master key is at hand (a tampered file is an
+ * error); without the master key it is listed unchecked, and stderr says so.
+ */
+async function verifiedKeys (ctx: KeysContext, io: KeysIo): Promise<KeysFile> {
+  const { data } = await readKeysFile(ctx.keysFile)
+  const keyless = ['TOLLGATE_MASTER_KEY', 'TOLLGATE_MASTER_KEY_FILE'].every((v) => io.env[v] === undefined || io.env[v] === '')
+  if (keyless || ctx.storeFile === undefined) {
+    if (data.keys.length > 0) io.stderr.write('tollgate: note: without TOLLGATE_MASTER_KEY (and secrets.store) the keys file is listed unchecked\n')
+    return data
+  }
+  const s = keysSecretsOf(await openStore(ctx, io))
+  if (data.version === 2) {
+    if (s.pepper === undefined) throw new TollgateError('TG_ERR_KEYS_INTEGRITY', `keys file ${ctx.keysFile}: the secret store has no keys pepper to check it with`)
+    verifyKeysFile(ctx.keysFile, data, s.pepper)
+  } else if (data.keys.length > 0 && s.macRequired) {
+    throw new TollgateError('TG_ERR_KEYS_INTEGRITY', `keys file ${ctx.keysFile}: is format version 1 (no integrity check), but it was already upgraded to version 2: refused`)
+  }
+  return data
+}
+
 async function revoke (args: string[], io: KeysIo): Promise<number> {
   const { values, positionals } = parseFlags(args, { config: { type: 'string' }, name: { type: 'string' } }, KEYS_USAGE, 1)
   const name = positionals[0] ?? values.name
   if (name === undefined) throw usage('keys revoke needs a key name: tollgate keys revoke NAME --config FILE')
   const ctx = await keysContext(values.config, io.env)
-  const result = await mutateKeysFile(ctx.keysFile, (data) => {
+  const result = await changeKeys(ctx, io, false, (data) => {
     const rec = data.keys.find((r) => r.name === name && r.revokedAt === null)
     if (rec === undefined) return data.keys.some((r) => r.name === name) ? 'already' : 'missing'
     rec.revokedAt = new Date().toISOString()

@@ -11,7 +11,7 @@
 import { REASONS, type ReasonId } from '../errors.js'
 import { Exchange } from '../exchange.js'
 import {
-  ANONYMOUS, compileCondition, compileContainerPolicy, ConditionError, parseTimestamp,
+  ANONYMOUS, compileCondition, compileContainerPolicy, ConditionError, parseTimestamp, principalName,
   type Decision, type Explanation, type Principal, type RequestFacts
 } from '../policy/index.js'
 import { requestFacts } from '../policy/authorize.js'
@@ -176,7 +176,7 @@ function evalCommand (args: string[], io: PolicyIo): number {
 interface TestReport {
   request: { method: string, url: string, host: string, path: string, ip: string, userAgent: string, time: string }
   container: { name: string, privacy: string, match: { host?: string, path: string }, ruleCount: number } | null
-  principal: { kind: string, id: string, owner: boolean, source: string } | null
+  principal: { kind: string, id: string, issuer?: string, owner: boolean, source: string } | null
   authentication?: { ok: boolean, reason?: string }
   /** Present for a container with `cors`: what the CORS step did and the fields it adds. */
   cors?: { preflight: boolean, origin: string | null, allowed: boolean, fields: Record<string, string> }
@@ -295,7 +295,7 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
     }
   }
   const principal = x.principal
-  report.principal = { kind: principal.kind, id: principal.id, owner: principal.owner, source }
+  report.principal = { kind: principal.kind, id: principal.id, ...(principal.issuer !== undefined ? { issuer: principal.issuer } : {}), owner: principal.owner, source }
 
   const facts: RequestFacts = requestFacts(x, headers.map, time)
   report.request.userAgent = facts.userAgent
@@ -347,7 +347,7 @@ function finish (io: PolicyIo, r: TestReport, json: boolean): number {
     lines.push(`container: ${r.container.name} (${r.container.privacy}; match ${m.host ?? '*'} ${m.path})`)
   }
   if (r.principal !== null) {
-    const who = r.principal.kind === 'anonymous' ? 'anonymous' : `${r.principal.kind}:${r.principal.id}${r.principal.owner ? ' (owner)' : ''}`
+    const who = r.principal.kind === 'anonymous' ? 'anonymous' : `${principalName({ ...r.principal, kind: r.principal.kind as Principal['kind'], claims: {} })}${r.principal.owner ? ' (owner)' : ''}`
     lines.push(`principal: ${who} [${r.principal.source}]`)
   }
   if (r.cors !== undefined) lines.push(`cors:      ${describeCors(r.cors)}`)

@@ -2,7 +2,8 @@
 import type { ReadStream } from 'node:tty'
 import { TollgateError } from '../errors.js'
 import { loadConfig } from '../config/load.js'
-import { MAX_VALUE_BYTES, SecretStore, masterKeyFromEnv, masterKeyId } from '../secrets/store.js'
+import { MAX_VALUE_BYTES, SecretStore, masterKeyId } from '../secrets/store.js'
+import { masterKeyFromEnv, masterKeysFromEnv, NEW_KEY_VAR, PREVIOUS_KEY_VAR } from '../secrets/custody.js'
 import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
 
 export type SecretsIo = Io
@@ -12,7 +13,8 @@ export const SECRETS_USAGE = `usage:
   tollgate secrets list --config FILE [--json]   names and timestamps, never values
   tollgate secrets rm NAME --config FILE
   tollgate secrets rotate-master-key --config FILE
-                                                 re-seal under TOLLGATE_NEW_MASTER_KEY (or TOLLGATE_NEW_MASTER_KEY_FILE)`
+                                                 re-seal under TOLLGATE_NEW_MASTER_KEY (or _FILE); without it, re-seal a store
+                                                 still under TOLLGATE_MASTER_KEY_PREVIOUS under TOLLGATE_MASTER_KEY`
 
 /** Names under this prefix belong to tollgate itself (e.g. the keys pepper). */
 const RESERVED = 'tollgate.'
@@ -41,14 +43,15 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
     throw usage(`secrets ${command}: expected ${arity[command] === 1 ? 'one NAME' : 'no arguments'}, got ${rest.length === 0 ? 'none' : rest.length}`)
   }
   if (values.config === undefined) throw usage(`secrets ${command}: --config FILE is required`)
-  const file = await storeFile(values.config, io.env)
+  const { file, storeId } = await storeOf(values.config, io.env)
+  const warn = (m: string): void => { io.stderr.write(`tollgate: warning: ${m}\n`) }
+  const open = async (): Promise<SecretStore> => await SecretStore.open(file, masterKeysFromEnv(io.env, warn), { storeId })
 
   switch (command) {
     case 'set': {
       const name = rest[0]!
       checkReserved(name, values.force === true, 'set')
-      const key = masterKeyFromEnv(io.env)
-      const store = await SecretStore.open(file, key)
+      const store = await open()
       const value = await readValue(io, name)
       const existed = store.has(name)
       await store.set(name, value)
@@ -56,7 +59,7 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
       return 0
     }
     case 'list': case 'ls': {
-      const store = await SecretStore.open(file, masterKeyFromEnv(io.env))
+      const store = await open()
       const entries = store.list()
       if (values.json === true) {
         io.stdout.write(JSON.stringify(entries) + '\n')
@@ -66,6 +69,7 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
         io.stderr.write(`no secrets in ${file}\n`)
         return 0
       }
+      io.stderr.write(`store ${file}: id ${store.storeId ?? '(none yet: format version 1, upgraded by the next write)'}, generation ${store.generation}, master key id ${store.keyId}\n`)
       const width = Math.max(4, ...entries.map((e) => e.name.length))
       io.stdout.write(`${'NAME'.padEnd(width)}  ${'CREATED'.padEnd(24)}  UPDATED\n`)
       for (const e of entries) io.stdout.write(`${e.name.padEnd(width)}  ${e.createdAt.padEnd(24)}  ${e.updatedAt}\n`)
@@ -74,7 +78,7 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
     case 'rm': case 'remove': {
       const name = rest[0]!
       checkReserved(name, values.force === true, 'rm')
-      const store = await SecretStore.open(file, masterKeyFromEnv(io.env))
+      const store = await open()
       if (!await store.remove(name)) {
         io.stderr.write(`tollgate: no secret ${name} in ${file}\n`)
         return 1
@@ -83,24 +87,28 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
       return 0
     }
     default: { // rotate-master-key
-      const oldKey = masterKeyFromEnv(io.env)
+      const oldKeys = masterKeysFromEnv(io.env, warn)
       let newKey: Buffer
-      try {
-        newKey = masterKeyFromEnv(io.env, 'TOLLGATE_NEW_MASTER_KEY')
-      } catch (err) {
-        throw usage(`secrets rotate-master-key: ${(err as Error).message}`)
+      const hasNew = [NEW_KEY_VAR, `${NEW_KEY_VAR}_FILE`].some((v) => io.env[v] !== undefined && io.env[v] !== '')
+      const hasPrevious = [PREVIOUS_KEY_VAR, `${PREVIOUS_KEY_VAR}_FILE`].some((v) => io.env[v] !== undefined && io.env[v] !== '')
+      if (hasNew) {
+        newKey = masterKeyFromEnv(io.env, NEW_KEY_VAR, warn)
+      } else if (hasPrevious) {
+        newKey = oldKeys[0]! // the gateways already hold TOLLGATE_MASTER_KEY (new) and _PREVIOUS (old)
+      } else {
+        throw usage(`secrets rotate-master-key: set ${NEW_KEY_VAR} (or ${NEW_KEY_VAR}_FILE), or TOLLGATE_MASTER_KEY to the new key and ${PREVIOUS_KEY_VAR} (or _FILE) to the old one`)
       }
-      const oldId = masterKeyId(oldKey)
       const newId = masterKeyId(newKey)
-      if (oldId === newId) throw usage('secrets rotate-master-key: TOLLGATE_NEW_MASTER_KEY is the same key as TOLLGATE_MASTER_KEY')
-      const store = await SecretStore.open(file, [oldKey, newKey])
+      if (hasNew && masterKeyId(oldKeys[0]!) === newId) throw usage(`secrets rotate-master-key: ${NEW_KEY_VAR} is the same key as TOLLGATE_MASTER_KEY`)
+      const store = await SecretStore.open(file, [...oldKeys, newKey], { storeId })
       if (store.list().length === 0) {
         io.stderr.write(`tollgate: ${file} holds no secrets; nothing to rotate\n`)
         return 1
       }
+      const oldId = store.sealedKeyId
       await store.rotate(newKey)
       io.stdout.write(`re-sealed ${store.list().length} secret(s) in ${file} under master key id ${newId} (was ${oldId}); ` +
-        'set TOLLGATE_MASTER_KEY to the new key wherever tollgate runs\n')
+        (hasNew ? 'set TOLLGATE_MASTER_KEY to the new key wherever tollgate runs (from a file: TOLLGATE_MASTER_KEY_FILE)\n' : `gateways holding both keys read it already; ${PREVIOUS_KEY_VAR} can go\n`))
       return 0
     }
   }
@@ -112,12 +120,12 @@ function checkReserved (name: string, force: boolean, verb: string): void {
   }
 }
 
-/** `secrets.store` from the config, absolute (relative paths are relative to the config file's folder). */
-async function storeFile (configFile: string, env: NodeJS.ProcessEnv): Promise<string> {
+/** `secrets.store` from the config, absolute (relative paths are relative to the config file's folder), and `secrets.storeId`. */
+async function storeOf (configFile: string, env: NodeJS.ProcessEnv): Promise<{ file: string, storeId: string | undefined }> {
   const config = await loadConfig(configFile, env)
   const store = config.secrets?.store
   if (store === undefined) throw new TollgateError('TG_ERR_CONFIG_INVALID', `secrets.store: not set in ${config.file}`)
-  return store
+  return { file: store, storeId: config.secrets?.storeId }
 }
 
 /**

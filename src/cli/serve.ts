@@ -12,7 +12,8 @@ import { loadConfig, type LoadedConfig } from '../config/load.js'
 import { ConfigError, TollgateError } from '../errors.js'
 import { createLogger, type Logger } from '../observability/logger.js'
 import { createMetrics } from '../observability/metrics.js'
-import { availableCpus, runPrimary, WORKER_READY } from '../server/cluster.js'
+import { availableCpus, masterKeysFromPrimary, runPrimary, WORKER_READY } from '../server/cluster.js'
+import { MasterKeys } from '../secrets/custody.js'
 import { clientKind } from '../proxy/transport.js'
 import { oneLine, parseFlags, usage, type Io } from './io.js'
 
@@ -43,16 +44,24 @@ async function start (args: string[], io: Io): Promise<number> {
   if (values.config === undefined) throw usage('serve needs --config FILE')
   const file = values.config
   const portFromEnv = values['port-from-env'] === true
+  // The master key is taken out of the environment before anything else reads it (config
+  // interpolation, `${env:…}` references, workers forked from here); workers get it over IPC.
+  const warnings: string[] = []
+  const masterKeys = MasterKeys.take(io.env, {
+    warn: cluster.isWorker ? undefined : (m) => warnings.push(m),
+    transfer: cluster.isWorker ? await masterKeysFromPrimary() : undefined
+  })
   const load = async (): Promise<LoadedConfig> => withPortFromEnv(await loadConfig(file, io.env), portFromEnv ? io.env.PORT : undefined)
   const config = await load()
 
-  if (cluster.isWorker) return await runGateway(config, load, io, true)
+  if (cluster.isWorker) return await runGateway(config, load, io, true, masterKeys, [])
   const workers = workerCount(values.workers ?? config.server.workers)
   if (workers > 1) {
     const logger = createLogger(config.server.logLevel)
-    return await runPrimary({ config, workers, logger, env: io.env, args: ['serve', ...args] })
+    for (const w of warnings) logger.warn({}, w)
+    return await runPrimary({ config, workers, logger, env: io.env, args: ['serve', ...args], masterKeys })
   }
-  return await runGateway(config, load, io, false)
+  return await runGateway(config, load, io, false, masterKeys, warnings)
 }
 
 function ignore (): void {}
@@ -88,8 +97,9 @@ export function withPortFromEnv (config: LoadedConfig, port: string | undefined)
 }
 
 /** One gateway process: the whole gateway, or one cluster worker (no admin listener, signals from the primary). */
-async function runGateway (config: LoadedConfig, load: () => Promise<LoadedConfig>, io: Io, worker: boolean): Promise<number> {
+async function runGateway (config: LoadedConfig, load: () => Promise<LoadedConfig>, io: Io, worker: boolean, masterKeys: MasterKeys, warnings: string[]): Promise<number> {
   let logger: Logger = createLogger(config.server.logLevel)
+  for (const w of warnings) logger.warn({}, w)
   let registry: AggregatorRegistry<PrometheusContentType> | undefined
   if (worker) {
     logger = logger.child({ worker: cluster.worker?.id })
@@ -98,7 +108,7 @@ async function runGateway (config: LoadedConfig, load: () => Promise<LoadedConfi
     AggregatorRegistry.setRegistries([registry])
   }
   const metrics = createMetrics({ defaultMetrics: true, registry })
-  const app = await buildApp(config, { env: io.env, logger, metrics, admin: !worker })
+  const app = await buildApp(config, { env: io.env, logger, metrics, admin: !worker, masterKeys })
   const addr = await app.listen()
   logger.info({ https: addr.https, http: addr.http, admin: addr.admin, containers: Object.keys(config.containers), upstreamClient: clientKind(config.server.upstream) }, 'tollgate listening')
   logger.flush()

@@ -8,10 +8,13 @@ import { parseCidr } from '../ip/index.js'
 import { ConfigSchema, type Config } from './schema.js'
 import { withDefaults, firstSchemaError } from './schema-values.js'
 import { deepFreeze } from './freeze.js'
+import type { PolicyOptions } from '../policy/index.js'
 import { ConfigError, TollgateError, errnoCode, formatPath } from '../errors.js'
 import { checkHeaderRules } from '../proxy/header-rules.js'
 import { checkCors } from '../cors/cors.js'
 import { checkRateLimits, checkRateLimitServer } from '../limits/limits.js'
+import { isReservedEnv, parseSecretRef } from '../secrets/refs.js'
+import { checkSecretsConfig } from '../secrets/schema.js'
 
 export type { Config, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
 
@@ -87,10 +90,19 @@ function interpolateString (s: string, path: Array<string | number>, baseDir: st
   const where = formatPath(path)
   if (SECRET_FIELDS.some((re) => re.test(where))) {
     if (!WHOLE_REF.test(s)) throw new ConfigError(where, 'expected exactly one secret reference: ${secret:NAME}, ${env:NAME}, ${file:PATH} or ${scw:REGION/SECRET_ID}')
+    try {
+      parseSecretRef(s)
+    } catch (err) {
+      throw new ConfigError(where, (err as Error).message)
+    }
     return s
   }
   return s.replace(REF, (_m, kind: string, arg: string) => {
     if (kind === 'env') {
+      // the master key (and its file, the previous and the new one) never goes into the config
+      if (isReservedEnv(arg) && /^TOLLGATE_(NEW_)?MASTER_KEY/i.test(arg)) {
+        throw new ConfigError(where, `\${env:${arg}} is refused: the master key is tollgate's own and never part of the config`)
+      }
       const v = env[arg]
       if (v === undefined) throw new ConfigError(where, `environment variable ${arg} is not set`, 'TG_ERR_CONFIG_INTERPOLATION')
       return v
@@ -156,6 +168,7 @@ function checkSemantics (config: Config): void {
     if (other !== undefined) throw new ConfigError(`${at}.match`, `same host and path as containers.${other}`)
     seen.set(key, name)
   }
+  checkSecretsConfig(config.secrets)
   config.server.trustedProxies.forEach((cidr, i) => {
     try { parseCidr(cidr) } catch { throw new ConfigError(`server.trustedProxies[${i}]`, `not an IP address or CIDR: ${JSON.stringify(cidr)}`) }
   })
@@ -201,6 +214,18 @@ function readIpLists (config: Config, baseDir: string): void {
 }
 
 /** Policy compile options derived from the config (shared by the runtime, `check` and `policy test`). */
-export function policyOptions (config: Pick<Config, 'ipLists'>): { ipLists?: Readonly<Record<string, readonly string[]>> } {
-  return config.ipLists === undefined ? {} : { ipLists: config.ipLists as Record<string, string[]> }
+export function policyOptions (config: Pick<Config, 'ipLists'> & Partial<Pick<Config, 'credentials' | 'containers'>>): PolicyOptions {
+  const out: PolicyOptions = {}
+  if (config.ipLists !== undefined) out.ipLists = config.ipLists as Record<string, string[]>
+  if (config.containers !== undefined) {
+    // the JWT issuers each container accepts: the global ones and those it names
+    const issuers = config.credentials?.jwt?.issuers ?? []
+    const byContainer: Record<string, string[]> = {}
+    for (const [name, c] of Object.entries(config.containers)) {
+      const named = new Set(c.jwtIssuers ?? [])
+      byContainer[name] = issuers.filter((i) => i.global === true || named.has(i.name)).map((i) => i.name)
+    }
+    out.jwtIssuers = byContainer
+  }
+  return out
 }

@@ -4,7 +4,8 @@
 import { decodeJwt, decodeProtectedHeader, type ProtectedHeaderParameters, type JWTPayload } from 'jose'
 import { isAbsolute, resolve } from 'node:path'
 import { ConfigError, TollgateError, type ReasonId } from '../errors.js'
-import { masterKeyFromEnv } from '../secrets/store.js'
+import { MasterKeys, masterKeysFromEnv } from '../secrets/custody.js'
+import { HighWater } from '../files/integrity.js'
 import type { SecretResolver } from '../secrets/types.js'
 import { authFailure, type AuthOutcome, type Authenticator } from './types.js'
 import type { CredentialsConfig, JwtConfig } from './schema.js'
@@ -12,7 +13,7 @@ import { JwtSchema } from './schema.js'
 import { KeyIndex } from './keys.js'
 import { KEY_PREFIX, parseKey } from './keyformat.js'
 import { buildIssuer, checkIssuer, type IssuerVerifier } from './jwt.js'
-import { loadPepper } from './pepper.js'
+import { loadKeysSecrets, type KeysSecrets } from './pepper.js'
 import { SILENT, type Logger } from './logger.js'
 import { withDefaults } from '../config/schema-values.js'
 
@@ -44,10 +45,16 @@ export interface CreateAuthenticatorOptions {
   logger?: Logger
   /** `secrets.store`: holds the keys pepper. Needed as soon as the keys file has a key. */
   storeFile?: string
+  /** `secrets.storeId`: the only store the pepper may come from. */
+  storeId?: string
   /** Where TOLLGATE_MASTER_KEY(_FILE) is read from (default process.env) … */
   env?: NodeJS.ProcessEnv
-  /** … unless the master key is given directly. */
-  masterKey?: Buffer
+  /** … unless the master key is given directly (or the gateway's custody of it). */
+  masterKey?: Buffer | readonly Buffer[] | MasterKeys
+  /** Generations of the keys file and the store already accepted (a gateway shares one across reloads). */
+  highWater?: HighWater
+  /** A refused keys file or store, for the metric (`file` is the config field). */
+  refused?: (file: string, reason: string) => void
   /** Stat-poll period of the keys file in ms (fs.watch is used too); default 2000, 0 = no poll. */
   keysPollMs?: number
   /** Clock for key expiry (tests). */
@@ -112,14 +119,24 @@ export async function createAuthenticator (opts: CreateAuthenticatorOptions): Pr
 
     if (opts.credentials?.keys !== undefined) {
       const storeFile = opts.storeFile === undefined ? undefined : abs(opts.storeFile)
-      const getPepper = async (): Promise<Buffer | undefined> => {
+      const highWater = opts.highWater ?? new HighWater()
+      const getPepper = async (): Promise<KeysSecrets> => {
         if (storeFile === undefined) {
           throw new TollgateError('TG_ERR_KEYS_STORE', 'the keys file has keys but secrets.store is not set: the keys pepper lives in the secret store')
         }
-        const masterKey = opts.masterKey ?? masterKeyFromEnv(opts.env ?? process.env)
-        return await loadPepper(storeFile, masterKey, { create: false })
+        const m = opts.masterKey
+        const masterKeys = m instanceof MasterKeys ? m.keys() : m ?? masterKeysFromEnv(opts.env ?? process.env)
+        return await loadKeysSecrets(storeFile, masterKeys, { highWater, storeId: opts.storeId })
       }
-      keys = await KeyIndex.open({ file: abs(opts.credentials.keys), getPepper, logger, pollMs: opts.keysPollMs, now: opts.now })
+      keys = await KeyIndex.open({
+        file: abs(opts.credentials.keys),
+        getPepper,
+        logger,
+        highWater,
+        refused: (reason) => opts.refused?.('credentials.keys', reason),
+        pollMs: opts.keysPollMs,
+        now: opts.now
+      })
     }
   } catch (err) {
     for (const v of issuers.values()) v.close()
@@ -192,9 +209,9 @@ export async function createAuthenticator (opts: CreateAuthenticatorOptions): Pr
 
 /** The authenticator a loaded config describes (the gateway's runtime and `tollgate policy test` share it). */
 export async function authenticatorForConfig (
-  config: { credentials?: CredentialsConfig, containers: Readonly<Record<string, ContainerAuthConfig>>, baseDir: string, secrets?: { store?: string } },
+  config: { credentials?: CredentialsConfig, containers: Readonly<Record<string, ContainerAuthConfig>>, baseDir: string, secrets?: { store?: string, storeId?: string } },
   resolver: SecretResolver,
-  opts: { env?: NodeJS.ProcessEnv, logger?: Logger, keysPollMs?: number } = {}
+  opts: Pick<CreateAuthenticatorOptions, 'env' | 'logger' | 'keysPollMs' | 'masterKey' | 'highWater' | 'refused'> = {}
 ): Promise<TollgateAuthenticator> {
   return await createAuthenticator({
     credentials: config.credentials,
@@ -202,6 +219,7 @@ export async function authenticatorForConfig (
     baseDir: config.baseDir,
     resolver,
     storeFile: config.secrets?.store,
+    storeId: config.secrets?.storeId,
     ...opts
   })
 }

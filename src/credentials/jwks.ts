@@ -1,6 +1,7 @@
 // A remote JWKS, cached: fetched at start and refreshed in the background; a token whose `kid` is not
 // in the cached set triggers a refetch, at most once per cooldown; when the JWKS server is down or
-// answers garbage, the last good set is kept (and the failure logged).
+// answers garbage, the last good set is kept (and the failure logged). Redirects are never followed:
+// the keys come from the configured URL (https, host and all) or from nowhere.
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose'
 import type { Logger } from './logger.js'
 
@@ -95,10 +96,14 @@ export class RemoteJwks {
     try {
       const res = await fetch(url, {
         signal: AbortSignal.timeout(timeoutMs),
-        headers: { accept: 'application/jwk-set+json, application/json' }
+        headers: { accept: 'application/jwk-set+json, application/json' },
+        redirect: 'manual'
       })
       if (res.status !== 200) {
         await res.body?.cancel().catch(() => {})
+        if (res.status >= 300 && res.status < 400) {
+          throw new Error(`HTTP ${res.status}: redirects are not followed (a redirect could hand the keys to another host or to plain http); set jwksUrl to the final URL`)
+        }
         throw new Error(`HTTP ${res.status}`)
       }
       const text = await readLimited(res, this.#opts.maxBytes ?? 512 * 1024)

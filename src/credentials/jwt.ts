@@ -5,15 +5,15 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { isAbsolute, resolve } from 'node:path'
-import { isIP } from 'node:net'
 import { createLocalJWKSet, jwtVerify, errors, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters, type JWK } from 'jose'
 import { ConfigError, errnoCode, type ReasonId } from '../errors.js'
 import { deepFreeze } from '../config/freeze.js'
 import type { Principal } from '../policy/types.js'
 import type { SecretHandle, SecretResolver } from '../secrets/types.js'
 import { isSecretRef } from '../secrets/types.js'
+import { secureUrlProblem } from '../secrets/url.js'
 import { authFailure, type AuthOutcome } from './types.js'
-import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, type JwtConfig, type JwtIssuerConfig } from './schema.js'
+import { ASYMMETRIC_ALGORITHMS, DEFAULT_MAX_KEYS_WITHOUT_KID, HMAC_ALGORITHMS, type JwtConfig, type JwtIssuerConfig } from './schema.js'
 import { RemoteJwks } from './jwks.js'
 import type { Logger } from './logger.js'
 
@@ -47,6 +47,7 @@ export function reasonFor (err: unknown): ReasonId {
         : 'credential_invalid'
     case 'ERR_JWKS_NO_MATCHING_KEY':
     case 'ERR_TOLLGATE_JWKS_UNAVAILABLE':
+    case 'ERR_TOLLGATE_HMAC_SECRET_SHORT':
       return 'credential_unknown'
     case 'ERR_JWS_INVALID':
     case 'ERR_JWT_INVALID':
@@ -56,11 +57,18 @@ export function reasonFor (err: unknown): ReasonId {
   }
 }
 
-function isLoopbackHost (host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '')
-  if (h === 'localhost') return true
-  if (isIP(h) === 4) return h.startsWith('127.')
-  return h === '::1'
+/** The issuer's HMAC secret is (now) shorter than the minimum: no token of it is accepted. */
+class HmacSecretTooShort extends Error {
+  readonly code = 'ERR_TOLLGATE_HMAC_SECRET_SHORT'
+}
+
+/** A claim check tollgate adds to jose's (future `iat`, `maxTokenAge`): `reason` is what the client gets. */
+class ClaimRefused extends Error {
+  readonly reason: ReasonId
+  constructor (reason: ReasonId, message: string) {
+    super(message)
+    this.reason = reason
+  }
 }
 
 const KTY_FOR_ALG: Record<string, string> = { RS: 'RSA', PS: 'RSA', ES: 'EC', Ed: 'OKP' }
@@ -82,12 +90,8 @@ export function checkIssuer (cfg: JwtIssuerConfig, where: string): { algorithms:
   }
   const source = cfg.jwksUrl !== undefined ? 'jwks' : cfg.publicKeys !== undefined ? 'pem' : 'hmac'
   if (cfg.jwksUrl !== undefined) {
-    let url: URL
-    try { url = new URL(cfg.jwksUrl) } catch { throw new ConfigError(`${where}.jwksUrl`, 'not a URL') }
-    if (url.username !== '' || url.password !== '') throw new ConfigError(`${where}.jwksUrl`, 'must not carry credentials')
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-      throw new ConfigError(`${where}.jwksUrl`, 'must be https:// (plain http:// only on loopback, for tests)')
-    }
+    const problem = secureUrlProblem(cfg.jwksUrl)
+    if (problem !== undefined) throw new ConfigError(`${where}.jwksUrl`, problem)
   }
   if (cfg.hmacSecret !== undefined && !isSecretRef(cfg.hmacSecret)) {
     throw new ConfigError(`${where}.hmacSecret`, 'must be a secret reference: ${secret:NAME}, ${env:NAME}, ${file:PATH} or ${scw:REGION/SECRET_ID}')
@@ -154,8 +158,21 @@ export async function buildIssuer (cfg: JwtIssuerConfig, index: number, opts: Bu
       throw new ConfigError(`${where}.hmacSecret`, `the secret is shorter than ${MIN_HMAC_SECRET_BYTES} bytes (${cfg.hmacSecret})`)
     }
     const h = handle
-    // read on every verification, so a rotated secret is picked up without a restart
-    key = async () => new TextEncoder().encode(h.value())
+    let shortSince: number | undefined
+    // read on every verification, so a rotated secret is picked up without a restart; a rotated
+    // value below the minimum is refused like the first one (no token of this issuer passes then)
+    key = async () => {
+      const value = h.value()
+      if (Buffer.byteLength(value, 'utf8') < MIN_HMAC_SECRET_BYTES) {
+        if (shortSince === undefined || Date.now() - shortSince > 60_000) {
+          shortSince = Date.now()
+          logger.error({ issuer: cfg.name, ref: cfg.hmacSecret }, `the issuer's hmacSecret is now shorter than ${MIN_HMAC_SECRET_BYTES} bytes: every token of this issuer is refused until it is fixed`)
+        }
+        throw new HmacSecretTooShort('hmacSecret too short')
+      }
+      shortSince = undefined
+      return new TextEncoder().encode(value)
+    }
   }
 
   const verifyOptions: JWTVerifyOptions = {
@@ -163,16 +180,23 @@ export async function buildIssuer (cfg: JwtIssuerConfig, index: number, opts: Bu
     audience: cfg.audience,
     algorithms,
     clockTolerance: config.clockSkewSeconds,
-    requiredClaims: cfg.requireExp ? ['exp', 'sub'] : ['sub']
+    requiredClaims: cfg.requireExp ? ['exp', 'sub'] : ['sub'],
+    ...(cfg.typ !== undefined ? { typ: cfg.typ } : {})
   }
+  const maxKeysTried = config.maxKeysWithoutKid ?? DEFAULT_MAX_KEYS_WITHOUT_KID
 
   async function verifyOnce (token: string): Promise<JWTPayload> {
     try {
       return (await jwtVerify(token, key, verifyOptions)).payload
     } catch (err) {
       if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
-      // several keys fit (no kid, or PEM keys): try each
+      // several keys fit (no kid, or PEM keys): try each, up to the bound (each try is a signature check)
+      let tried = 0
       for await (const k of err as unknown as AsyncIterable<KeyInput>) {
+        if (++tried > maxKeysTried) {
+          logger.debug({ issuer: cfg.name, maxKeysWithoutKid: maxKeysTried }, 'JWT without kid: key bound reached')
+          break
+        }
         try {
           return (await jwtVerify(token, k, verifyOptions)).payload
         } catch (e) {
@@ -181,6 +205,19 @@ export async function buildIssuer (cfg: JwtIssuerConfig, index: number, opts: Bu
       }
       throw new errors.JWSSignatureVerificationFailed()
     }
+  }
+
+  /** What jose does not check: an `iat` in the future, and the token's lifetime against `maxTokenAge`. */
+  function checkTimes (payload: JWTPayload): void {
+    const now = Math.floor(Date.now() / 1000)
+    const skew = config.clockSkewSeconds
+    const { iat, exp } = payload
+    if (typeof iat === 'number' && iat > now + skew) throw new ClaimRefused('credential_invalid', 'iat in the future')
+    const max = cfg.maxTokenAge
+    if (max === undefined) return
+    if (typeof exp === 'number' && exp - now > max + skew) throw new ClaimRefused('credential_invalid', 'exp beyond maxTokenAge')
+    if (typeof iat === 'number' && now - iat > max + skew) throw new ClaimRefused('credential_expired', 'iat older than maxTokenAge')
+    if (typeof exp !== 'number' && typeof iat !== 'number') throw new ClaimRefused('credential_invalid', 'no exp nor iat to bound the token age')
   }
 
   const verifier: IssuerVerifier = {
@@ -193,11 +230,12 @@ export async function buildIssuer (cfg: JwtIssuerConfig, index: number, opts: Bu
       try {
         const payload = await verifyOnce(token)
         if (typeof payload.sub !== 'string' || payload.sub === '') return authFailure('credential_invalid')
+        checkTimes(payload)
         const claims = deepFreeze(structuredClone(payload)) as Readonly<Record<string, unknown>>
-        const principal: Principal = Object.freeze({ kind: 'jwt', id: payload.sub, owner: false, claims })
+        const principal: Principal = Object.freeze({ kind: 'jwt', id: payload.sub, issuer: cfg.name, owner: false, claims })
         return { ok: true, principal }
       } catch (err) {
-        const reason = reasonFor(err)
+        const reason = err instanceof ClaimRefused ? err.reason : reasonFor(err)
         logger.debug({ issuer: cfg.name, reason, code: (err as { code?: unknown }).code }, 'JWT refused')
         return authFailure(reason)
       }

@@ -1,13 +1,17 @@
 // The gateway's in-memory view of the keys file: verified synchronously on every request, reloaded
-// when the file changes (fs.watch on its folder, plus a stat poll as a fallback), last good state
-// kept when a new version does not parse.
+// when the file changes (fs.watch on its folder, plus a poll as a fallback), last good state kept
+// (and the refusal logged at error, counted) when a new version does not parse, fails its MAC, is
+// older than one already accepted, or drops back to the unprotected format.
 import { watch, type FSWatcher } from 'node:fs'
-import { stat } from 'node:fs/promises'
-import { basename, dirname, resolve } from 'node:path'
+import { basename } from 'node:path'
+import { TollgateError } from '../errors.js'
+import type { StateBackend } from '../files/state.js'
+import { HighWater, IntegrityError } from '../files/integrity.js'
 import type { Principal } from '../policy/types.js'
 import { authFailure, type AuthOutcome } from './types.js'
-import { readKeysFile, type KeysFile } from './keyfile.js'
+import { emptyKeysFile, keysFileState, parseKeysFile, verifyKeysFile, type KeysFile } from './keyfile.js'
 import { digestsEqual, hashKey, parseKey, pepperId } from './keyformat.js'
+import type { KeysSecrets } from './pepper.js'
 import type { Logger } from './logger.js'
 
 interface Entry {
@@ -29,10 +33,16 @@ const OUT_OF_SCOPE = authFailure('credential_out_of_scope')
 
 export interface KeyIndexOptions {
   file: string
-  /** Fetches the pepper from the secret store (undefined when there is none yet). */
-  getPepper: () => Promise<Buffer | undefined>
+  /** Where the bytes live (default: the file). */
+  backend?: StateBackend
+  /** Fetches the pepper (and whether the keys file must carry a MAC) from the secret store. */
+  getPepper: () => Promise<KeysSecrets>
   logger: Logger
-  /** Also re-stat the file this often (ms); 0 disables the poll. fs.watch is always tried. */
+  /** Generations already accepted (shared across config reloads); default: this index's own. */
+  highWater?: HighWater
+  /** A refused keys file (for the metric). */
+  refused?: (reason: string) => void
+  /** Also re-check the file this often (ms); 0 disables the poll. fs.watch is always tried. */
   pollMs?: number
   now?: () => number
 }
@@ -40,8 +50,10 @@ export interface KeyIndexOptions {
 export class KeyIndex {
   readonly file: string
   #opts: KeyIndexOptions
+  #backend: StateBackend
+  #highWater: HighWater
   #byId = new Map<string, Entry>()
-  #pepper: Buffer | undefined
+  #secrets: KeysSecrets | undefined
   #text: string | undefined = '\0'
   #signature = ''
   #watcher: FSWatcher | undefined
@@ -54,11 +66,13 @@ export class KeyIndex {
 
   private constructor (opts: KeyIndexOptions) {
     this.#opts = opts
-    this.file = resolve(opts.file)
+    this.#backend = opts.backend ?? keysFileState(opts.file)
+    this.file = this.#backend.location
+    this.#highWater = opts.highWater ?? new HighWater()
     this.#now = opts.now ?? Date.now
   }
 
-  /** Loads the file (a missing file is no keys); throws TG_ERR_KEYS_STORE if it is unusable. */
+  /** Loads the file (a missing file is no keys); throws TG_ERR_KEYS_STORE (or _INTEGRITY, _ROLLBACK) if it is unusable. */
   static async open (opts: KeyIndexOptions): Promise<KeyIndex> {
     const index = new KeyIndex(opts)
     await index.#load(true)
@@ -79,7 +93,7 @@ export class KeyIndex {
     const id = parseKey(credential)
     if (id === undefined) return MALFORMED
     const entry = this.#byId.get(id)
-    const pepper = this.#pepper
+    const pepper = this.#secrets?.pepper
     if (pepper === undefined) return UNKNOWN
     // always hash and compare, so an unknown id costs the same as a wrong secret
     const presented = hashKey(pepper, credential)
@@ -93,7 +107,7 @@ export class KeyIndex {
 
   /**
    * Re-reads the file now (also what the watcher calls). Resolves true when the keys changed. Never
-   * rejects: a file that does not parse is logged and the last good keys stay.
+   * rejects: a file that does not parse or verify is logged (at error) and the last good keys stay.
    */
   async reload (): Promise<boolean> {
     if (this.#running !== undefined) {
@@ -108,7 +122,7 @@ export class KeyIndex {
           try {
             if (await this.#load(false)) changed = true
           } catch (err) {
-            this.#opts.logger.error({ file: this.file, err: { message: (err as Error).message } }, 'keys file reload failed; keeping the last good keys')
+            this.#refuse(err)
           }
         } while (this.#again && !this.#closed)
       } finally {
@@ -119,27 +133,55 @@ export class KeyIndex {
     return await this.#running
   }
 
+  #refuse (err: unknown): void {
+    const reason = err instanceof IntegrityError ? err.reason : 'unreadable'
+    const code = err instanceof TollgateError ? err.code : undefined
+    this.#opts.logger.error({ file: this.file, code, reason, err: { message: (err as Error).message } }, 'keys file refused; keeping the last good keys')
+    this.#opts.refused?.(reason)
+  }
+
   async #load (initial: boolean): Promise<boolean> {
-    const st = await stat(this.file).catch(() => undefined)
-    const { data, text } = await readKeysFile(this.file)
-    this.#signature = st === undefined ? 'missing' : `${st.ino}:${st.size}:${st.mtimeMs}`
+    this.#signature = await this.#backend.fingerprint()
+    const { text } = await this.#backend.read()
     if (text === this.#text) return false
-    let pepper = this.#pepper
-    const stale = pepper === undefined || (data.pepperId !== null && data.pepperId !== pepperId(pepper))
-    if (stale && data.keys.length > 0) pepper = (await this.#opts.getPepper()) ?? pepper
-    if (data.keys.length > 0) {
-      if (pepper === undefined) {
+    const data = text === undefined ? emptyKeysFile() : parseKeysFile(this.file, text)
+    const secrets = await this.#secretsFor(data)
+    if (data.version === 2) {
+      if (secrets.pepper === undefined) {
+        throw new IntegrityError('TG_ERR_KEYS_INTEGRITY', 'tampered', `keys file ${this.file}: the secret store has no keys pepper to check it with (was the store replaced?): refused`)
+      }
+      verifyKeysFile(this.file, data, secrets.pepper)
+    } else if (data.keys.length > 0) {
+      if (secrets.macRequired) {
+        throw new IntegrityError('TG_ERR_KEYS_INTEGRITY', 'downgrade', `keys file ${this.file}: is format version 1 (no integrity check), ` +
+            'but this store\'s keys file was already upgraded to version 2: refused (an old copy, or written by hand)')
+      }
+      if (secrets.pepper === undefined) {
         this.#opts.logger.error({ file: this.file }, 'the keys file has keys but the secret store has no keys pepper: every key is refused (was the store replaced?)')
-      } else if (data.pepperId !== null && data.pepperId !== pepperId(pepper)) {
+      } else if (data.pepperId !== null && data.pepperId !== pepperId(secrets.pepper)) {
         this.#opts.logger.error({ file: this.file }, 'the keys file was written with another pepper than the one in the secret store: every key is refused (wrong secrets.store?)')
       }
     }
-    this.#pepper = pepper
+    // a keys file that disappears after one was read is a rollback to "no keys" (generation 0)
+    this.#highWater.check(this.file, { id: undefined, generation: data.generation }, `keys file ${this.file}${text === undefined ? ' (now missing)' : ''}`)
+    this.#highWater.record(this.file, { id: undefined, generation: data.generation })
+    this.#secrets = secrets
     this.#byId = index(data)
-    const before = this.#text
     this.#text = text
-    if (!initial) this.#opts.logger.info({ file: this.file, keys: this.#byId.size, active: this.activeCount }, 'keys file reloaded')
-    return before !== text
+    if (!initial) this.#opts.logger.info({ file: this.file, keys: this.#byId.size, active: this.activeCount, generation: data.generation }, 'keys file reloaded')
+    if (data.version === 1 && data.keys.length > 0) {
+      this.#opts.logger.warn({ file: this.file }, 'the keys file is format version 1 (no integrity check): the next `tollgate keys` write upgrades it')
+    }
+    return true
+  }
+
+  /** The store's keys secrets: fetched at start, and again when the file names another pepper. */
+  async #secretsFor (data: KeysFile): Promise<KeysSecrets> {
+    const have = this.#secrets
+    const needed = data.keys.length > 0 || data.version === 2
+    if (!needed) return have ?? { pepper: undefined, macRequired: false }
+    const stale = have?.pepper === undefined || (data.pepperId !== null && data.pepperId !== pepperId(have.pepper))
+    return stale || have === undefined ? await this.#opts.getPepper() : have
   }
 
   #startWatching (): void {
@@ -148,25 +190,25 @@ export class KeyIndex {
       clearTimeout(this.#debounce)
       this.#debounce = setTimeout(() => { this.reload().catch(() => {}) }, 20)
     }
-    try {
-      const name = basename(this.file)
-      this.#watcher = watch(dirname(this.file), { persistent: false }, (_event, filename) => {
-        if (filename === null || filename === name) schedule()
-      })
-      this.#watcher.on('error', () => {
-        this.#watcher?.close()
-        this.#watcher = undefined
-      })
-    } catch {
-      this.#watcher = undefined // folder missing or watch unsupported: the poll below still works
+    const dir = this.#backend.watchDir
+    if (dir !== undefined) {
+      try {
+        const name = basename(this.file)
+        this.#watcher = watch(dir, { persistent: false }, (_event, filename) => {
+          if (filename === null || filename === name) schedule()
+        })
+        this.#watcher.on('error', () => {
+          this.#watcher?.close()
+          this.#watcher = undefined
+        })
+      } catch {
+        this.#watcher = undefined // folder missing or watch unsupported: the poll below still works
+      }
     }
     const pollMs = this.#opts.pollMs ?? 2000
     if (pollMs > 0) {
       this.#poll = setInterval(() => {
-        stat(this.file).then(
-          (st) => `${st.ino}:${st.size}:${st.mtimeMs}`,
-          () => 'missing'
-        ).then((sig) => { if (sig !== this.#signature) schedule() }).catch(() => {})
+        this.#backend.fingerprint().then((sig) => { if (sig !== this.#signature) schedule() }).catch(() => {})
       }, pollMs)
       this.#poll.unref()
     }

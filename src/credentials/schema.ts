@@ -10,6 +10,9 @@ export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
 export const JWS_ALGORITHMS = [...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS] as const
 export type JwsAlgorithm = typeof JWS_ALGORITHMS[number]
 
+/** Keys tried for a token that names no `kid` (each is one signature check). */
+export const DEFAULT_MAX_KEYS_WITHOUT_KID = 4
+
 /** Issuer names, key names: safe in a log line and in a policy principal (`key:NAME`). */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
 
@@ -31,7 +34,14 @@ export const JwtIssuerSchema = Type.Object({
   /** Accept this issuer on every private container (otherwise only where `jwtIssuers` names it). */
   global: Type.Boolean({ default: false }),
   /** Refuse tokens without an `exp` claim. */
-  requireExp: Type.Boolean({ default: true })
+  requireExp: Type.Boolean({ default: true }),
+  /**
+   * Longest a token may live, in seconds: refused when its `exp` is further ahead than this, or its
+   * `iat` further back (absent: no limit, like Kong's `maximum_expiration: 0`).
+   */
+  maxTokenAge: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 * 365 * 86400 })),
+  /** The `typ` header a token must carry (RFC 8725 §3.11), e.g. `at+jwt` (RFC 9068); absent: not checked. */
+  typ: Type.Optional(Type.String({ minLength: 1, maxLength: 128 }))
 }, strict)
 
 export const JwtSchema = Type.Object({
@@ -43,6 +53,8 @@ export const JwtSchema = Type.Object({
   jwksCooldownSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 30 }),
   /** Timeout of one JWKS fetch, in milliseconds. */
   jwksTimeoutMs: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+  /** A token without `kid` is checked against at most this many keys of its issuer (each try is a signature check). */
+  maxKeysWithoutKid: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: DEFAULT_MAX_KEYS_WITHOUT_KID })),
   issuers: Type.Array(JwtIssuerSchema, { default: [] })
 }, { ...strict, default: {} })
 

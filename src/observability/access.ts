@@ -5,6 +5,7 @@
 import pino from 'pino'
 import type { ExchangeRecord as Exchange, Observer } from '../exchange.js'
 import type { Logger } from './logger.js'
+import { principalName } from '../policy/types.js'
 
 export interface ObserverOptions {
   logger: Logger
@@ -21,7 +22,7 @@ export function createObserver (opts: ObserverOptions): Observer {
     done (x) {
       const now = performance.now()
       const allowed = x.allowed
-      const principal = x.principal.kind === 'anonymous' ? undefined : `${x.principal.kind}:${x.principal.id}`
+      const principal = x.principal.kind === 'anonymous' ? undefined : principalName(x.principal)
       if (writeLine !== undefined) {
         if (logger.levelVal <= 30) writeLine(accessFields(x, now, allowed, principal))
       } else if (accessLog) {

@@ -173,7 +173,9 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     'Requests answered 429 by container and rate limit (its name in config).', ['container', 'limit'])
   const rateLimitStoreErrors = new CounterFamily('tollgate_rate_limit_store_errors_total',
     'Rate-limit counter calls to Redis that failed or timed out; each let its request through without that limit (fail open).', [])
-  for (const m of [requests, duration, upstream, policy, upstreamErrors, secretRefreshes, secretRotations, reloads, rateLimited, rateLimitStoreErrors]) register(m)
+  const refusals = new CounterFamily('tollgate_state_refusals_total',
+    'A secret store or keys file refused (rollback, other_store, tampered, downgrade, unreadable); the last good copy keeps serving.', ['file', 'reason'])
+  for (const m of [requests, duration, upstream, policy, upstreamErrors, secretRefreshes, secretRotations, reloads, rateLimited, rateLimitStoreErrors, refusals]) register(m)
   const storeErrors = rateLimitStoreErrors.cell()
   const reloadOk = reloads.cell('success')
   const reloadFailed = reloads.cell('failure')
@@ -268,7 +270,8 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     secretEvents: {
       refreshed (ref) { secretRefreshes.cell(ref, 'success').value++ },
       refreshFailed (ref) { secretRefreshes.cell(ref, 'failure').value++ },
-      rotated (ref) { secretRotations.cell(ref).value++ }
+      rotated (ref) { secretRotations.cell(ref).value++ },
+      refused (file, reason) { refusals.cell(file, reason).value++ }
     },
     rateLimitEvents: {
       storeFailed () { storeErrors.value++ }

@@ -6,7 +6,7 @@
 // pipeline audit-logs it). Any evaluation error denies (`policy_error`).
 import { ConfigError } from '../errors.js'
 import { compileCondition, ConditionError, type CompiledCondition, type CompileOptions } from './cel.js'
-import type { Decision, Principal, PolicyRuleConfig, Privacy, RequestFacts } from './types.js'
+import { principalName, type Decision, type Principal, type PolicyRuleConfig, type Privacy, type RequestFacts } from './types.js'
 
 export * from './types.js'
 export { compileCondition, ConditionError, LIMITS, parseTimestamp } from './cel.js'
@@ -46,17 +46,52 @@ export interface ContainerPolicy {
   readonly rules: ReadonlyArray<{ readonly name: string, readonly principals: readonly string[], readonly condition?: CompiledCondition }>
 }
 
-/** `*`, `key:NAME` (a tollgate key's name) or `jwt:SUBJECT` (a JWT's `sub`). */
+/** `*`, `key:NAME` (a tollgate key's name), `jwt:ISSUER/SUBJECT` (a JWT's issuer name and `sub`) or `jwt:SUBJECT`. */
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 // eslint-disable-next-line no-control-regex
 const JWT_SUBJECT = /^[^\u0000-\u001f\u007f]{1,255}$/
+/** The issuer part of `jwt:ISSUER/SUBJECT` (issuer names have no "/"). */
+const JWT_QUALIFIED = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})\/(.+)$/s
 
 /** Returns what is wrong with a principal string, or undefined when it is valid. */
 export function principalProblem (p: string): string | undefined {
   if (p === '*') return undefined
   if (p.startsWith('key:')) return KEY_NAME.test(p.slice(4)) ? undefined : `"${p}": a key name is 1-64 of A-Z a-z 0-9 _ . - (starting with a letter or digit)`
-  if (p.startsWith('jwt:')) return JWT_SUBJECT.test(p.slice(4)) ? undefined : `"${p}": a JWT subject is 1-255 printable characters`
-  return `"${p}" is not a principal: use "*", "key:NAME" or "jwt:SUBJECT"`
+  if (p.startsWith('jwt:')) {
+    const subject = JWT_QUALIFIED.exec(p.slice(4))?.[2] ?? p.slice(4)
+    return JWT_SUBJECT.test(subject) ? undefined : `"${p}": a JWT subject is 1-255 printable characters`
+  }
+  return `"${p}" is not a principal: use "*", "key:NAME" or "jwt:ISSUER/SUBJECT"`
+}
+
+export interface PolicyOptions extends CompileOptions {
+  /**
+   * The JWT issuers (names) each container accepts. With it, `jwt:SUBJECT` means that subject of the
+   * container's only issuer, and is refused when the container accepts several (a subject is unique
+   * only within its issuer); `jwt:ISSUER/SUBJECT` must name one of them.
+   */
+  jwtIssuers?: Readonly<Record<string, readonly string[]>>
+}
+
+/** The principal as matched (`jwt:SUBJECT` qualified with the container's only issuer), or a problem. */
+function jwtPrincipal (p: string, issuers: readonly string[] | undefined): { name: string } | { problem: string } {
+  if (issuers === undefined || !p.startsWith('jwt:')) return { name: p }
+  const rest = p.slice(4)
+  const qualified = JWT_QUALIFIED.exec(rest)
+  if (qualified !== null) {
+    if (issuers.includes(qualified[1]!)) return { name: p }
+    return {
+      problem: `"${p}" names the issuer "${qualified[1]!}", which this container does not accept ` +
+        `(${issuers.length === 0 ? 'it accepts no JWT issuer' : `it accepts ${issuers.join(', ')}`}); a subject with a "/" is written jwt:ISSUER/SUBJECT`
+    }
+  }
+  if (issuers.length > 1) {
+    return {
+      problem: `"${p}" names no issuer, and this container accepts ${issuers.length} (${issuers.join(', ')}): the same subject from two ` +
+        `issuers is two different principals; write it as ${issuers.map((i) => `"jwt:${i}/${rest}"`).join(' or ')}`
+    }
+  }
+  return { name: issuers.length === 1 ? `jwt:${issuers[0]!}/${rest}` : p }
 }
 
 const freeze = <T extends object>(o: T): Readonly<T> => Object.freeze(o)
@@ -161,16 +196,20 @@ export function compileContainerPolicy (
   container: string,
   privacy: Privacy,
   rules: readonly PolicyRuleConfig[] | undefined,
-  options: CompileOptions = {}
+  options: PolicyOptions = {}
 ): ContainerPolicy {
+  const issuers = options.jwtIssuers?.[container]
   const compiled: CompiledRule[] = (rules ?? []).map((rule, i) => {
     const where = `containers.${container}.policies[${i}]`
     const label = `rule "${rule.name}"`
     const principals = rule.principals ?? ['*']
-    principals.forEach((p, j) => {
+    const named = principals.map((p, j) => {
       const problem = principalProblem(p)
       if (problem !== undefined) throw new ConfigError(`${where}.principals[${j}]`, `${label}: ${problem}`, 'TG_ERR_POLICY_INVALID')
-    })
+      const m = jwtPrincipal(p, issuers)
+      if ('problem' in m) throw new ConfigError(`${where}.principals[${j}]`, `${label}: ${m.problem}`, 'TG_ERR_POLICY_INVALID')
+      return m.name
+    }).filter((p) => p !== '*')
     let condition: CompiledCondition | undefined
     if (rule.condition !== undefined) {
       try {
@@ -185,7 +224,7 @@ export function compileContainerPolicy (
       name: rule.name,
       principals: Object.freeze([...principals]),
       anyPrincipal: principals.includes('*'),
-      named: new Set(principals.filter((p) => p !== '*')),
+      named: new Set(named),
       condition,
       granted: freeze({ allow: true, reason: 'allowed', rule: rule.name }),
       failed: freeze({ allow: false, reason: 'policy_error', rule: rule.name })
@@ -215,7 +254,7 @@ export function compileContainerPolicy (
           ? 'private container and no credential: the gateway answers 401 before any rule'
           : isPrivate ? 'no rules: any authenticated principal is allowed' : 'no rules: public container, everyone is allowed'
     }
-    const key = everyRuleIsAny ? '' : `${principal.kind}:${principal.id}`
+    const key = everyRuleIsAny ? '' : principalName(principal)
     let activation: { request: unknown, principal: unknown } | undefined
     let granted: Decision | undefined
     let failed: Decision | undefined

@@ -25,10 +25,20 @@ export interface Principal {
   kind: PrincipalKind
   /** Key name for `key`, JWT `sub` for `jwt`, '' for anonymous. */
   id: string
+  /** For `jwt`: the name of the issuer (`credentials.jwt.issuers[].name`) that verified it. */
+  issuer?: string
   /** Owner exception: bypasses conditions (every bypass is audit-logged by the pipeline). */
   owner: boolean
   /** JWT claims (empty object for keys and anonymous). */
   claims: Readonly<Record<string, unknown>>
+}
+
+/**
+ * How rules name a principal: `key:NAME`, `jwt:ISSUER/SUBJECT` (a subject is only unique within
+ * its issuer), or `jwt:SUBJECT` for a JWT principal that names no issuer.
+ */
+export function principalName (p: Principal): string {
+  return p.kind === 'jwt' && p.issuer !== undefined ? `jwt:${p.issuer}/${p.id}` : `${p.kind}:${p.id}`
 }
 
 export const ANONYMOUS: Principal = Object.freeze({ kind: 'anonymous', id: '', owner: false, claims: Object.freeze({}) })

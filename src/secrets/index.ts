@@ -13,15 +13,18 @@ import { dirname, isAbsolute, resolve as resolvePath } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import { withDefaults, firstSchemaError } from '../config/schema-values.js'
 import { ConfigError, TollgateError } from '../errors.js'
-import { SecretsSchema, type ScalewaySecretsConfig, type SecretsConfig } from './schema.js'
+import { checkSecretsConfig, SecretsSchema, type ScalewaySecretsConfig, type SecretsConfig } from './schema.js'
 import { parseSecretRef, stripOneNewline, type ParsedRef, type ScwTarget } from './refs.js'
 import { accessSecretVersion, ScwAccessError } from './scaleway.js'
-import { SecretStore, masterKeyFromEnv } from './store.js'
+import { SecretStore } from './store.js'
+import { MasterKeys, masterKeysFromEnv } from './custody.js'
+import { HighWater, IntegrityError } from '../files/integrity.js'
 import type { SecretHandle, SecretResolver } from './types.js'
 
 export type { SecretHandle, SecretResolver } from './types.js'
 export { isSecretRef } from './types.js'
 export { SecretStore, masterKeyFromEnv } from './store.js'
+export { MasterKeys } from './custody.js'
 
 /** Hooks for metrics. Arguments are references as written in config, and reasons; never values. */
 export interface SecretEvents {
@@ -31,6 +34,12 @@ export interface SecretEvents {
   refreshFailed?: (ref: string, reason: string) => void
   /** The value changed (after the first resolution). */
   rotated?: (ref: string) => void
+  /**
+   * A state file was refused and the last good copy kept: `file` is the config field
+   * (`secrets.store`, `credentials.keys`), `reason` one of rollback, other_store, tampered,
+   * downgrade, unreadable.
+   */
+  refused?: (file: string, reason: string) => void
 }
 
 /** Pino-compatible subset. */
@@ -52,8 +61,13 @@ export interface SecretResolverOptions {
   env?: NodeJS.ProcessEnv
   logger?: SecretLogger
   events?: SecretEvents
-  /** The store's master key; default from the environment (TOLLGATE_MASTER_KEY or TOLLGATE_MASTER_KEY_FILE). */
-  masterKey?: Buffer | readonly Buffer[]
+  /**
+   * The store's master key(s); default from the environment (TOLLGATE_MASTER_KEY or
+   * TOLLGATE_MASTER_KEY_FILE, plus TOLLGATE_MASTER_KEY_PREVIOUS during a rotation).
+   */
+  masterKey?: Buffer | readonly Buffer[] | MasterKeys
+  /** Generations of the store already accepted; a gateway shares one across reloads. */
+  highWater?: HighWater
   /** Forced refreshes closer together than this (ms) share the previous outcome. Default 1000. */
   refreshCooldown?: number
 }
@@ -135,7 +149,9 @@ class Resolver implements SecretResolver {
   readonly #env: NodeJS.ProcessEnv
   readonly #log: SecretLogger
   readonly #events: SecretEvents
-  readonly #masterKey: Buffer | readonly Buffer[] | undefined
+  readonly #masterKey: Buffer | readonly Buffer[] | MasterKeys | undefined
+  readonly #highWater: HighWater
+  #refusal: string | undefined
   readonly #cooldown: number
   readonly #entries = new Map<string, Entry>()
   readonly #cache: LRUCache<string, string>
@@ -155,10 +171,12 @@ class Resolver implements SecretResolver {
     if (this.#cfg.refreshAhead >= this.#cfg.ttl) {
       throw new ConfigError('secrets.refreshAhead', `must be below secrets.ttl (${this.#cfg.ttl})`)
     }
+    checkSecretsConfig(this.#cfg)
     this.#env = opts.env ?? process.env
     this.#log = opts.logger ?? silent
     this.#events = opts.events ?? {}
     this.#masterKey = opts.masterKey
+    this.#highWater = opts.highWater ?? new HighWater()
     this.#cooldown = opts.refreshCooldown ?? 1000
     this.#cache = new LRUCache<string, string>({
       max: 10_000,
@@ -263,7 +281,7 @@ class Resolver implements SecretResolver {
           fingerprint: file === undefined ? undefined : () => fileFingerprint(file),
           load: async () => {
             const store = await this.#openStore()
-            await store.reload()
+            await this.#reloadStore(store)
             const v = store.get(name)
             if (v === undefined) throw new SourceError(`no secret "${name}" in the store ${store.file} (add it with \`tollgate secrets set ${name}\`)`)
             return nonEmpty(v, `secret "${name}"`)
@@ -289,12 +307,34 @@ class Resolver implements SecretResolver {
       const file = this.#storeFile()
       this.#store = (async () => {
         if (file === undefined) throw new SourceError('secrets.store is not set in the config')
-        const key = this.#masterKey ?? masterKeyFromEnv(this.#env)
-        return await SecretStore.open(file, key)
+        const m = this.#masterKey
+        const keys = m instanceof MasterKeys ? m.keys() : m ?? masterKeysFromEnv(this.#env)
+        return await SecretStore.open(file, keys, { highWater: this.#highWater, storeId: this.#cfg.storeId })
       })()
       this.#store.catch(() => { this.#store = undefined }) // retried on the next use
     }
     return this.#store
+  }
+
+  /**
+   * Re-reads the store. A refused store (tampered, older than one already seen, another store) is
+   * logged at error and counted once per refused content; the last good values keep serving.
+   */
+  async #reloadStore (store: SecretStore): Promise<void> {
+    try {
+      await store.reload()
+      this.#refusal = undefined
+    } catch (err) {
+      const message = reasonOf(err)
+      if (message !== this.#refusal) {
+        this.#refusal = message
+        const reason = err instanceof IntegrityError ? err.reason : 'unreadable'
+        const code = err instanceof TollgateError ? err.code : undefined
+        this.#log.error({ file: store.file, code, reason, err: { message } }, 'secret store refused; serving the last good values')
+        this.#events.refused?.('secrets.store', reason)
+      }
+      throw err
+    }
   }
 
   #scwKeyHandle (): Promise<SecretHandle> {

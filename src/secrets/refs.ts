@@ -24,6 +24,11 @@ const REVISION = /^(?:[1-9][0-9]{0,9}|latest|latest_enabled)$/
 /** Scaleway secret names and folder names. */
 const SCW_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/
 
+/** `TOLLGATE_*`: tollgate's own variables (the master key, its file, the previous key…). */
+export function isReservedEnv (name: string): boolean {
+  return name.toUpperCase().startsWith('TOLLGATE_')
+}
+
 /** Parses a whole reference; throws an Error whose message says what is wrong (safe to show). */
 export function parseSecretRef (ref: string): ParsedRef {
   const m = REF.exec(ref)
@@ -38,6 +43,7 @@ export function parseSecretRef (ref: string): ParsedRef {
       return { kind, name: arg }
     case 'env':
       if (!ENV_NAME.test(arg)) throw new Error('not an environment variable name')
+      if (isReservedEnv(arg)) throw new Error(`${arg}: TOLLGATE_* variables are tollgate's own (the master key among them) and never a secret to send`)
       return { kind, name: arg }
     case 'file':
       if (arg.includes('\0')) throw new Error('not a file path')

@@ -1,11 +1,13 @@
 // Config schema for the `secrets:` section (owned by the secrets room). Durations are milliseconds.
 import { Type, type Static } from '@sinclair/typebox'
+import { ConfigError } from '../errors.js'
+import { secureUrlProblem } from './url.js'
 
 const strict = { additionalProperties: false } as const
 
 /** Scaleway Secret Manager, for `${scw:…}` references. */
 export const ScalewaySecretsSchema = Type.Object({
-  /** API origin; http:// only makes sense for a local test server. */
+  /** API origin: https:// (plain http:// only on loopback, for a local test server). */
   baseUrl: Type.String({ minLength: 1, default: 'https://api.scaleway.com' }),
   /**
    * The IAM secret key sent as X-Auth-Token, as a reference (`${env:…}`, `${file:…}` or `${secret:…}`),
@@ -21,6 +23,8 @@ export const ScalewaySecretsSchema = Type.Object({
 export const SecretsSchema = Type.Object({
   /** Encrypted store file (relative to the config file's folder). */
   store: Type.Optional(Type.String({ minLength: 1 })),
+  /** The store's id (`tollgate secrets list` prints it): any other store at that path is refused. */
+  storeId: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
   /** How long a value fetched from Scaleway Secret Manager counts as fresh. */
   ttl: Type.Integer({ minimum: 1000, default: 300000 }),
   /** Refresh this long before `ttl` runs out, in the background (must be below ttl). */
@@ -32,3 +36,13 @@ export const SecretsSchema = Type.Object({
 
 export type SecretsConfig = Static<typeof SecretsSchema>
 export type ScalewaySecretsConfig = Static<typeof ScalewaySecretsSchema>
+
+/** Checks beyond the schema (sync, no I/O; `tollgate check` runs it too). Throws ConfigError naming the field. */
+export function checkSecretsConfig (secrets: Partial<SecretsConfig> | undefined): void {
+  const baseUrl = secrets?.scaleway?.baseUrl
+  if (baseUrl !== undefined) {
+    // the IAM secret key goes there in X-Auth-Token: never in clear over a network
+    const problem = secureUrlProblem(baseUrl)
+    if (problem !== undefined) throw new ConfigError('secrets.scaleway.baseUrl', problem)
+  }
+}

@@ -21,9 +21,13 @@ import type { LoadedConfig } from '../config/load.js'
 import type { Logger } from '../observability/logger.js'
 import { createAdminServer } from '../observability/admin.js'
 import { listenOn } from './listen.js'
+import type { MasterKeys, MasterKeysTransfer } from '../secrets/custody.js'
 
 /** IPC message a worker sends once its listeners are bound. */
 export const WORKER_READY = 'tollgate:ready'
+/** IPC: a starting worker asks for the master keys, the primary answers with them. */
+const NEED_MASTER_KEYS = 'tollgate:need-master-keys'
+const MASTER_KEYS = 'tollgate:master-keys'
 
 export interface Backoff {
   /** First restart delay (ms); doubled for each crash in a row. */
@@ -42,6 +46,8 @@ export interface PrimaryOptions {
   env: NodeJS.ProcessEnv
   /** Arguments each worker runs the CLI with (default: this process's own). */
   args?: string[]
+  /** Inline master keys are handed to each worker over IPC, never through its environment. */
+  masterKeys?: MasterKeys
   backoff?: Partial<Backoff>
 }
 
@@ -121,6 +127,10 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
       const w = cluster.fork(opts.env)
       slot.worker = w
       w.on('message', (m: unknown) => {
+        if ((m as { type?: unknown } | null)?.type === NEED_MASTER_KEYS) {
+          w.send({ type: MASTER_KEYS, ...opts.masterKeys?.transfer() })
+          return
+        }
         if ((m as { type?: unknown } | null)?.type !== WORKER_READY || slot.worker !== w) return
         slot.ready = true
         logger.info({ worker: w.id, pid: w.process.pid }, 'worker ready')
@@ -202,5 +212,31 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'))
     process.on('SIGINT', () => stop('SIGINT'))
     fork(slots[0])
+  })
+}
+
+/**
+ * In a worker: asks the primary for the inline master keys (they are not in a worker's environment).
+ * Resolves to nothing after a few seconds without an answer (a worker of an older primary).
+ */
+export async function masterKeysFromPrimary (timeoutMs = 10_000): Promise<MasterKeysTransfer> {
+  if (process.send === undefined) return {}
+  return await new Promise((resolve) => {
+    const done = (t: MasterKeysTransfer): void => {
+      clearTimeout(timer)
+      process.off('message', onMessage)
+      resolve(t)
+    }
+    const onMessage = (m: unknown): void => {
+      const msg = m as { type?: unknown, current?: unknown, previous?: unknown } | null
+      if (msg?.type !== MASTER_KEYS) return
+      done({
+        current: typeof msg.current === 'string' ? msg.current : undefined,
+        previous: typeof msg.previous === 'string' ? msg.previous : undefined
+      })
+    }
+    const timer = setTimeout(() => done({}), timeoutMs)
+    process.on('message', onMessage)
+    process.send!({ type: NEED_MASTER_KEYS })
   })
 }

@@ -91,9 +91,9 @@ test('two workers: aggregated metrics, a killed worker is restarted, SIGHUP reac
 })
 
 test('a worker that cannot start stops the whole start, once, with its exit code', { timeout: 60_000 }, async () => {
-  const file = config({ a: { upstream: 'http://127.0.0.1:9', match: { path: '/a' }, token: '${env:TOLLGATE_TEST_UNSET_TOKEN}', privacy: 'public' } })
+  const file = config({ a: { upstream: 'http://127.0.0.1:9', match: { path: '/a' }, token: '${env:TG_TEST_UNSET_TOKEN}', privacy: 'public' } })
   const env = { ...process.env }
-  delete env.TOLLGATE_TEST_UNSET_TOKEN
+  delete env.TG_TEST_UNSET_TOKEN
   const g = runTollgate(['serve', '--config', file, '--workers', '3'], env)
   try {
     const timer = setTimeout(() => g.kill('SIGKILL'), 30_000)
@@ -102,7 +102,7 @@ test('a worker that cannot start stops the whole start, once, with its exit code
     assert.deepEqual(exit, { code: 1, signal: null })
     const errors = g.stderr().trim().split('\n')
     assert.equal(errors.length, 1, g.stderr())
-    assert.match(errors[0], /^tollgate: .*TOLLGATE_TEST_UNSET_TOKEN/)
+    assert.match(errors[0], /^tollgate: .*TG_TEST_UNSET_TOKEN/)
     assert.equal(g.lines.filter((l) => l.msg === 'worker ready').length, 0)
   } finally {
     g.kill('SIGKILL')

@@ -22,7 +22,8 @@ export function recorder (): { logger: SecretLogger, events: Required<SecretEven
     events: {
       refreshed: (ref, changed) => { events_.push(['refreshed', ref, changed]) },
       refreshFailed: (ref, reason) => { events_.push(['refreshFailed', ref, reason]) },
-      rotated: (ref) => { events_.push(['rotated', ref]) }
+      rotated: (ref) => { events_.push(['rotated', ref]) },
+      refused: (file, reason) => { events_.push(['refused', file, reason]) }
     },
     lines,
     events_

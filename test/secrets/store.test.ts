@@ -1,6 +1,7 @@
-import { test } from 'node:test'
+import { test, mock } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import crypto, { randomBytes } from 'node:crypto'
+import { syncBuiltinESMExports } from 'node:module'
 import { mkdtemp, readFile, rm, stat, writeFile, readdir, chmod } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -119,7 +120,7 @@ test('a flipped byte anywhere in the file is refused (never a partial store)', a
   }
 })
 
-test('a tampered ciphertext names the file and the entry', async (t) => {
+test('a tampered ciphertext is caught by the whole-file MAC, before anything is decrypted', async (t) => {
   const dir = await tempDir(t)
   const key = randomBytes(32)
   const file = await seeded(dir, key)
@@ -129,10 +130,22 @@ test('a tampered ciphertext names the file and the entry', async (t) => {
   data[0] = data[0]! ^ 0x80
   beta.data = data.toString('base64')
   await writeFile(file, JSON.stringify(doc))
-  await assert.rejects(SecretStore.open(file, key), isStoreError(file, 'entry "beta"', 'failed authentication'))
+  const spy = mock.method(crypto, 'createDecipheriv')
+  syncBuiltinESMExports()
+  try {
+    await assert.rejects(SecretStore.open(file, key), isStoreError(file, 'integrity check'))
+    assert.equal(spy.mock.callCount(), 0, 'no entry was decrypted')
+    // the untampered store decrypts each entry once
+    await writeFile(file, (await readFile(file, 'utf8')).replace(beta.data, Buffer.from(data.map((b, i) => i === 0 ? b ^ 0x80 : b)).toString('base64')))
+    assert.equal((await SecretStore.open(file, key)).get('beta'), 'value-two')
+    assert.equal(spy.mock.callCount(), 2)
+  } finally {
+    spy.mock.restore()
+    syncBuiltinESMExports()
+  }
 })
 
-test('values cannot be swapped between names (the name is bound as additional data)', async (t) => {
+test('values cannot be swapped between names (the MAC covers them, and the name is bound as additional data)', async (t) => {
   const dir = await tempDir(t)
   const key = randomBytes(32)
   const file = await seeded(dir, key)
@@ -140,14 +153,14 @@ test('values cannot be swapped between names (the name is bound as additional da
   const [a, b] = doc.entries
   for (const f of ['iv', 'tag', 'data']) [a[f], b[f]] = [b[f], a[f]]
   await writeFile(file, JSON.stringify(doc))
-  await assert.rejects(SecretStore.open(file, key), isStoreError(file, 'entry "alpha"'))
+  await assert.rejects(SecretStore.open(file, key), isStoreError(file, 'integrity check'))
 
   // renaming an entry is caught too
   const doc2 = JSON.parse(await readFile(await seeded(await tempDir(t), key), 'utf8'))
   doc2.entries[0].name = 'renamed'
   const file2 = join(dir, 'renamed.store')
   await writeFile(file2, JSON.stringify(doc2))
-  await assert.rejects(SecretStore.open(file2, key), isStoreError(file2, 'entry "renamed"'))
+  await assert.rejects(SecretStore.open(file2, key), isStoreError(file2, 'integrity check'))
 })
 
 test('an entry removed by hand fails the file integrity check', async (t) => {
@@ -176,9 +189,9 @@ test('a newer format version is refused with a clear message', async (t) => {
   const key = randomBytes(32)
   const file = await seeded(dir, key)
   const doc = JSON.parse(await readFile(file, 'utf8'))
-  doc.version = 2
+  doc.version = 3
   await writeFile(file, JSON.stringify(doc))
-  await assert.rejects(SecretStore.open(file, key), isStoreError(file, 'version 2'))
+  await assert.rejects(SecretStore.open(file, key), isStoreError(file, 'version 3'))
 })
 
 test('a failed write keeps the store usable and the file unchanged', async (t) => {
