@@ -60,7 +60,7 @@ async function openStore (ctx: KeysContext, io: KeysIo): Promise<SecretStore> {
   if (ctx.storeFile === undefined) {
     throw new ConfigError('secrets.store', `not set in ${ctx.configFile}: tollgate keys need the secret store (it holds the keys pepper)`)
   }
-  return await SecretStore.open(ctx.storeFile, masterKeysFromEnv(io.env, warner(io)), { storeId: ctx.storeId })
+  return await SecretStore.open(ctx.storeFile, masterKeysFromEnv(io.env, warner(io)), { storeId: ctx.storeId, upgrade: true })
 }
 
 /** What mutateKeysFile asks for: the pepper (made on first use when `create`) and the upgrade mark. */

@@ -45,7 +45,7 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
   if (values.config === undefined) throw usage(`secrets ${command}: --config FILE is required`)
   const { file, storeId } = await storeOf(values.config, io.env)
   const warn = (m: string): void => { io.stderr.write(`tollgate: warning: ${m}\n`) }
-  const open = async (): Promise<SecretStore> => await SecretStore.open(file, masterKeysFromEnv(io.env, warn), { storeId })
+  const open = async (): Promise<SecretStore> => await SecretStore.open(file, masterKeysFromEnv(io.env, warn), { storeId, upgrade: true })
 
   switch (command) {
     case 'set': {
@@ -100,7 +100,7 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
       }
       const newId = masterKeyId(newKey)
       if (hasNew && masterKeyId(oldKeys[0]!) === newId) throw usage(`secrets rotate-master-key: ${NEW_KEY_VAR} is the same key as TOLLGATE_MASTER_KEY`)
-      const store = await SecretStore.open(file, [...oldKeys, newKey], { storeId })
+      const store = await SecretStore.open(file, [...oldKeys, newKey], { storeId, upgrade: true })
       if (store.list().length === 0) {
         io.stderr.write(`tollgate: ${file} holds no secrets; nothing to rotate\n`)
         return 1

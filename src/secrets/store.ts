@@ -248,6 +248,11 @@ export interface StoreOpenOptions {
   highWater?: HighWater
   /** Refuse any store whose id is not this one (`secrets.storeId`). */
   storeId?: string
+  /**
+   * A writer (the CLI): a version 1 store, which has no id yet, may be opened under `storeId` and
+   * gets that id with its first write. Readers (the gateway) refuse it.
+   */
+  upgrade?: boolean
 }
 
 export class SecretStore {
@@ -255,6 +260,7 @@ export class SecretStore {
   readonly #backend: StateBackend
   readonly #highWater: HighWater
   readonly #pin: string | undefined
+  readonly #upgrade: boolean
   #masters: Buffer[]
   #entries: Map<string, Entry> = new Map()
   #text: string | undefined = '\0'
@@ -269,6 +275,7 @@ export class SecretStore {
     this.#masters = masters
     this.#highWater = opts.highWater ?? new HighWater()
     this.#pin = opts.storeId
+    this.#upgrade = opts.upgrade === true
   }
 
   /**
@@ -294,7 +301,7 @@ export class SecretStore {
     const opened: OpenedStore = text === undefined
       ? { storeId: undefined, generation: 0, keyId: keyring(this.#masters[0]!).id, version: 2, entries: new Map() }
       : openStore(this.file, parseStore(this.file, text), this.#masters)
-    if (this.#pin !== undefined && opened.storeId !== this.#pin && !(opened.storeId === undefined && (text === undefined || forWrite))) {
+    if (this.#pin !== undefined && opened.storeId !== this.#pin && !(opened.storeId === undefined && (text === undefined || forWrite || this.#upgrade))) {
       throw new IntegrityError('TG_ERR_ROLLBACK', 'other_store', `secret store ${this.file}: ` +
         `${opened.storeId === undefined ? 'has no store id (format version 1)' : `is store ${opened.storeId}`}, not the store ${this.#pin} that secrets.storeId names: refused`)
     }
