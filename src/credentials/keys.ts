@@ -175,13 +175,19 @@ export class KeyIndex {
     return true
   }
 
-  /** The store's keys secrets: fetched at start, and again when the file names another pepper. */
+  /**
+   * The store's keys secrets: fetched at start, again when the file names another pepper, and again
+   * for a version 1 file with keys (whether the store now says the file was upgraded). Once the
+   * store said so, it stays so for this index.
+   */
   async #secretsFor (data: KeysFile): Promise<KeysSecrets> {
     const have = this.#secrets
     const needed = data.keys.length > 0 || data.version === 2
     if (!needed) return have ?? { pepper: undefined, macRequired: false }
-    const stale = have?.pepper === undefined || (data.pepperId !== null && data.pepperId !== pepperId(have.pepper))
-    return stale || have === undefined ? await this.#opts.getPepper() : have
+    const stale = have?.pepper === undefined || (data.pepperId !== null && data.pepperId !== pepperId(have.pepper)) || data.version === 1
+    if (!stale) return have
+    const fresh = await this.#opts.getPepper()
+    return { ...fresh, macRequired: fresh.macRequired || (have?.macRequired ?? false) }
   }
 
   #startWatching (): void {

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream'
 import { stringify } from 'yaml'
 import { Agent, request } from 'undici'
 import pino from 'pino'
-import { buildApp, type App, type Addresses } from '../../src/app.js'
+import { buildApp, type App, type AppOptions, type Addresses } from '../../src/app.js'
 import { loadConfig } from '../../src/config/load.js'
 import { REDACT_PATHS } from '../../src/observability/logger.js'
 import { writePki, testCa } from './pki.js'
@@ -50,6 +50,8 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv
   /** Written into the YAML as is, merged over defaults (server.listen/tls/admin point at port 0 and the test PKI). */
   config: Record<string, unknown>
+  /** More buildApp options (e.g. the master keys `tollgate serve` would hand over). */
+  app?: Pick<AppOptions, 'masterKeys'>
 }
 
 export async function startGateway (opts: GatewayOptions): Promise<TestGateway> {
@@ -85,7 +87,7 @@ export async function startGateway (opts: GatewayOptions): Promise<TestGateway> 
     }
   })
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink)
-  const app = await buildApp(config, { logger, env: opts.env ?? process.env })
+  const app = await buildApp(config, { logger, env: opts.env ?? process.env, ...opts.app })
   const addr = await app.listen()
   const agent = new Agent({ connect: { ca: testCa().cert, servername: 'localhost' } })
   const url = `https://localhost:${addr.https.port}`
