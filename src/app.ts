@@ -214,7 +214,8 @@ async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.Pro
   const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events: metrics.secretEvents, masterKey, highWater })
   let authenticator: Authenticator | undefined
   try {
-    authenticator = await authenticatorForConfig(config, resolver, { env, logger, masterKey, highWater, refused: metrics.secretEvents.refused })
+    const { refused, generation } = metrics.secretEvents
+    authenticator = await authenticatorForConfig(config, resolver, { env, logger, masterKey, highWater, refused, generation })
     const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: { memory: counters, events: metrics.rateLimitEvents } })
     metrics.instrument(runtime)
     return { resolver, authenticator, runtime }

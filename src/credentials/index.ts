@@ -55,6 +55,8 @@ export interface CreateAuthenticatorOptions {
   highWater?: HighWater
   /** A refused keys file or store, for the metric (`file` is the config field). */
   refused?: (file: string, reason: string) => void
+  /** The generation of the keys file now served, for the metric. */
+  generation?: (file: string, generation: number) => void
   /** Stat-poll period of the keys file in ms (fs.watch is used too); default 2000, 0 = no poll. */
   keysPollMs?: number
   /** Clock for key expiry (tests). */
@@ -134,6 +136,7 @@ export async function createAuthenticator (opts: CreateAuthenticatorOptions): Pr
         logger,
         highWater,
         refused: (reason) => opts.refused?.('credentials.keys', reason),
+        accepted: (generation) => opts.generation?.('credentials.keys', generation),
         pollMs: opts.keysPollMs,
         now: opts.now
       })
@@ -211,7 +214,7 @@ export async function createAuthenticator (opts: CreateAuthenticatorOptions): Pr
 export async function authenticatorForConfig (
   config: { credentials?: CredentialsConfig, containers: Readonly<Record<string, ContainerAuthConfig>>, baseDir: string, secrets?: { store?: string, storeId?: string } },
   resolver: SecretResolver,
-  opts: Pick<CreateAuthenticatorOptions, 'env' | 'logger' | 'keysPollMs' | 'masterKey' | 'highWater' | 'refused'> = {}
+  opts: Pick<CreateAuthenticatorOptions, 'env' | 'logger' | 'keysPollMs' | 'masterKey' | 'highWater' | 'refused' | 'generation'> = {}
 ): Promise<TollgateAuthenticator> {
   return await createAuthenticator({
     credentials: config.credentials,

@@ -42,6 +42,8 @@ export interface KeyIndexOptions {
   highWater?: HighWater
   /** A refused keys file (for the metric). */
   refused?: (reason: string) => void
+  /** The generation of the keys file now served (for the metric). */
+  accepted?: (generation: number) => void
   /** Also re-check the file this often (ms); 0 disables the poll. fs.watch is always tried. */
   pollMs?: number
   now?: () => number
@@ -168,6 +170,7 @@ export class KeyIndex {
     this.#secrets = secrets
     this.#byId = index(data)
     this.#text = text
+    this.#opts.accepted?.(data.generation)
     if (!initial) this.#opts.logger.info({ file: this.file, keys: this.#byId.size, active: this.activeCount, generation: data.generation }, 'keys file reloaded')
     if (data.version === 1 && data.keys.length > 0) {
       this.#opts.logger.warn({ file: this.file }, 'the keys file is format version 1 (no integrity check): the next `tollgate keys` write upgrades it')

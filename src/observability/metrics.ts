@@ -175,6 +175,7 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     'Rate-limit counter calls to Redis that failed or timed out; each let its request through without that limit (fail open).', [])
   const refusals = new CounterFamily('tollgate_state_refusals_total',
     'A secret store or keys file refused (rollback, other_store, tampered, downgrade, unreadable); the last good copy keeps serving.', ['file', 'reason'])
+  const REFUSAL_REASONS = ['rollback', 'other_store', 'tampered', 'downgrade', 'unreadable']
   for (const m of [requests, duration, upstream, policy, upstreamErrors, secretRefreshes, secretRotations, reloads, rateLimited, rateLimitStoreErrors, refusals]) register(m)
   const storeErrors = rateLimitStoreErrors.cell()
   const reloadOk = reloads.cell('success')
@@ -197,6 +198,16 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     registers: [registry],
     aggregator: 'max',
     collect () { this.set(lastReloadAt) }
+  })
+  const generations = new Map<string, number>()
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'tollgate_state_generation',
+    help: 'Generation of the secret store / keys file served (0: format version 1). A drop across restarts is a restored older file.',
+    labelNames: ['file'],
+    registers: [registry],
+    aggregator: 'min',
+    collect () { for (const [file, n] of generations) this.set({ file }, n) }
   })
   const listeners = new Map<string, () => number>()
   // eslint-disable-next-line no-new
@@ -271,7 +282,8 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
       refreshed (ref) { secretRefreshes.cell(ref, 'success').value++ },
       refreshFailed (ref) { secretRefreshes.cell(ref, 'failure').value++ },
       rotated (ref) { secretRotations.cell(ref).value++ },
-      refused (file, reason) { refusals.cell(file, reason).value++ }
+      refused (file, reason) { refusals.cell(file, reason).value++ },
+      generation (file, n) { generations.set(file, n) }
     },
     rateLimitEvents: {
       storeFailed () { storeErrors.value++ }
@@ -287,6 +299,8 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
       }
     },
     instrument (rt) {
+      const files = [rt.config.secrets?.store !== undefined && 'secrets.store', rt.config.credentials?.keys !== undefined && 'credentials.keys']
+      for (const file of files) if (file !== false) for (const reason of REFUSAL_REASONS) refusals.cell(file, reason)
       for (const container of rt.containers) {
         const c = cellsFor(container.name)
         requestCell(c, REASON_INDEX.allowed, 2)

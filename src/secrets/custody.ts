@@ -9,7 +9,8 @@
 //   container runtime shows what it was given: the key file is the way to keep it out of both.)
 //   A key file is re-read whenever a store is opened (start, SIGHUP), so replacing the file's content
 //   is picked up by a reload. Cluster workers get inline keys from the primary over IPC.
-// - A key file readable or writable by group or others is reported (a warning, not a refusal).
+// - A key file readable or writable by others, or by a group not the process's own, is reported
+//   (a warning, not a refusal).
 // Messages never contain a key.
 import { readFileSync, statSync } from 'node:fs'
 import { TollgateError } from '../errors.js'
@@ -41,7 +42,10 @@ function errnoCode (err: unknown): string {
 
 export type Warn = (message: string) => void
 
-/** Reads a key file, warning when group or others may read or write it. */
+/**
+ * Reads a key file, warning when others may read or write it, or a group other than the process's
+ * own (a Kubernetes Secret volume with `fsGroup` is group-readable by the pod's own group: fine).
+ */
 function readKeyFile (fileVar: string, path: string, warn: Warn | undefined): Buffer {
   let text: string
   try {
@@ -51,8 +55,12 @@ function readKeyFile (fileVar: string, path: string, warn: Warn | undefined): Bu
   }
   if (warn !== undefined && process.platform !== 'win32') {
     try {
-      const mode = statSync(path).mode & 0o777
-      if ((mode & 0o066) !== 0) warn(`${fileVar} (${path}) is readable or writable by group or others (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it`)
+      const st = statSync(path)
+      const mode = st.mode & 0o777
+      const foreignGroup = (mode & 0o060) !== 0 && st.gid !== process.getgid?.()
+      if ((mode & 0o006) !== 0 || foreignGroup) {
+        warn(`${fileVar} (${path}) is readable or writable by ${(mode & 0o006) !== 0 ? 'others' : 'another group'} (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it`)
+      }
     } catch { /* read just above; a race with a delete is not worth a second error */ }
   }
   return parseMasterKey(text, `${fileVar} (${path})`)

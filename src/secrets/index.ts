@@ -40,6 +40,8 @@ export interface SecretEvents {
    * downgrade, unreadable.
    */
   refused?: (file: string, reason: string) => void
+  /** The generation of a state file now served (`file` as in `refused`); 0 for a version 1 file. */
+  generation?: (file: string, generation: number) => void
 }
 
 /** Pino-compatible subset. */
@@ -324,6 +326,7 @@ class Resolver implements SecretResolver {
     try {
       await store.reload()
       this.#refusal = undefined
+      this.#events.generation?.('secrets.store', store.generation)
     } catch (err) {
       const message = reasonOf(err)
       if (message !== this.#refusal) {

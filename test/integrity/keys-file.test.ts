@@ -99,6 +99,8 @@ describe('a keys file changed behind tollgate\'s back, on a running gateway', ()
     assert.equal(line?.code, 'TG_ERR_ROLLBACK')
     assert.match(String((line?.err as { message: string }).message), /generation \d+, older than generation \d+/)
     assert.ok(await refusalsMetric('rollback') >= 1)
+    const served = /^tollgate_state_generation\{file="credentials\.keys"\} (\d+)$/m.exec(await gw.app.metrics.text())
+    assert.equal(Number(served?.[1]), JSON.parse(good.toString('utf8')).generation, 'the generation served is exposed')
     await writeFile(keysFile, good)
   })
 

@@ -84,15 +84,17 @@ test('MasterKeys.take reads the keys once and deletes the inline variables; key 
   const warnings: string[] = []
   const fromFile = MasterKeys.take({ TOLLGATE_MASTER_KEY_FILE: file }, { warn: (m) => warnings.push(m) })
   assert.equal(warnings.length, 1)
-  assert.match(warnings[0]!, /TOLLGATE_MASTER_KEY_FILE \(.*master\.key\) is readable or writable by group or others \(mode 0644\): chmod 600 it/)
+  assert.match(warnings[0]!, /TOLLGATE_MASTER_KEY_FILE \(.*master\.key\) is readable or writable by others \(mode 0644\): chmod 600 it/)
   assert.ok(!warnings[0]!.includes(current.toString('base64')))
   const next = randomBytes(32)
   await writeFile(file, next.toString('base64'))
   assert.deepEqual(fromFile.keys(), [next], 'a replaced key file is read again (a reload picks it up)')
   assert.deepEqual(fromFile.transfer(), { current: undefined, previous: undefined }, 'file keys never travel')
-  await chmod(file, 0o600)
   const quiet: string[] = []
-  MasterKeys.take({ TOLLGATE_MASTER_KEY_FILE: file }, { warn: (m) => quiet.push(m) })
+  for (const mode of [0o600, 0o400, 0o440]) { // 0440: group-readable by the process's own group (a Kubernetes Secret with fsGroup)
+    await chmod(file, mode)
+    MasterKeys.take({ TOLLGATE_MASTER_KEY_FILE: file }, { warn: (m) => quiet.push(m) })
+  }
   assert.deepEqual(quiet, [])
   assert.equal(MasterKeys.take({}).configured, false)
   assert.throws(() => MasterKeys.take({ TOLLGATE_MASTER_KEY: 'short' }), { code: 'TG_ERR_MASTER_KEY' })

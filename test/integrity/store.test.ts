@@ -79,6 +79,8 @@ describe('a secret store replaced behind tollgate\'s back, on a running gateway'
     await writeFile(storeFile, older)
     await settle('rollback', before)
     assert.equal(await sent(), current, 'the old token is never sent again')
+    const generation = /^tollgate_state_generation\{file="secrets\.store"\} (\d+)$/m.exec(await gw.app.metrics.text())
+    assert.equal(Number(generation?.[1]), 2, 'the generation served (not the one on disk) is exposed')
     const line = gw.logs.find((l) => l.reason === 'rollback' && l.msg === 'secret store refused; serving the last good values')
     assert.equal(line?.level, 50, 'logged at error')
     assert.equal(line?.code, 'TG_ERR_ROLLBACK')

@@ -116,11 +116,13 @@ test('kubernetes: the kustomization lists every manifest; probes, ports, mounts,
   for (const file of [config.server.tls.cert, config.server.tls.key]) assert.equal(mountOf(file).volume.secret?.secretName, 'tollgate-tls')
   for (const file of [config.secrets?.store, config.credentials?.keys]) assert.equal(mountOf(file as string).volume.secret?.secretName, 'tollgate-stores')
 
-  // The master key comes from the Secret in the kustomization.
-  const envKey = c.env.find((e: Obj) => e.name === 'TOLLGATE_MASTER_KEY')
-  const secret = kind('Secret').find((s) => s.metadata.name === envKey?.valueFrom?.secretKeyRef?.name)
-  assert.ok(secret, 'TOLLGATE_MASTER_KEY comes from a Secret of the kustomization')
-  assert.ok(envKey.valueFrom.secretKeyRef.key in secret.stringData)
+  // The master key is a file from the Secret in the kustomization (never an environment variable).
+  assert.equal(c.env.find((e: Obj) => e.name === 'TOLLGATE_MASTER_KEY'), undefined)
+  const keyFile = c.env.find((e: Obj) => e.name === 'TOLLGATE_MASTER_KEY_FILE')?.value as string
+  const keyMount = mountOf(keyFile)
+  const secret = kind('Secret').find((s) => s.metadata.name === keyMount.volume.secret?.secretName)
+  assert.ok(secret, 'TOLLGATE_MASTER_KEY_FILE is a file of a Secret of the kustomization')
+  assert.ok(keyFile.slice(keyMount.mount.mountPath.length + 1) in secret.stringData)
 
   // Drain: the grace period covers the preStop pause, the drain deadline and a margin.
   const pause = Number(c.lifecycle.preStop.exec.command[1])

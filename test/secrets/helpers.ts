@@ -23,7 +23,8 @@ export function recorder (): { logger: SecretLogger, events: Required<SecretEven
       refreshed: (ref, changed) => { events_.push(['refreshed', ref, changed]) },
       refreshFailed: (ref, reason) => { events_.push(['refreshFailed', ref, reason]) },
       rotated: (ref) => { events_.push(['rotated', ref]) },
-      refused: (file, reason) => { events_.push(['refused', file, reason]) }
+      refused: (file, reason) => { events_.push(['refused', file, reason]) },
+      generation: (file, n) => { events_.push(['generation', file, n]) }
     },
     lines,
     events_
