@@ -15,6 +15,7 @@ import { checkCors } from '../cors/cors.js'
 import { checkRateLimits, checkRateLimitServer } from '../limits/limits.js'
 import { isReservedEnv, parseSecretRef } from '../secrets/refs.js'
 import { checkSecretsConfig } from '../secrets/schema.js'
+import { forbiddenFileProblem } from '../secrets/custody.js'
 
 export type { Config, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
 
@@ -109,6 +110,8 @@ function interpolateString (s: string, path: Array<string | number>, baseDir: st
     }
     if (kind === 'file') {
       const p = isAbsolute(arg) ? arg : resolvePath(baseDir, arg)
+      const forbidden = forbiddenFileProblem(p, env)
+      if (forbidden !== undefined) throw new ConfigError(where, forbidden, 'TG_ERR_CONFIG_INTERPOLATION')
       try {
         return readFileSync(p, 'utf8').replace(/\r?\n$/, '')
       } catch (err) {

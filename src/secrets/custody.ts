@@ -12,7 +12,8 @@
 // - A key file readable or writable by others, or by a group not the process's own, is reported
 //   (a warning, not a refusal).
 // Messages never contain a key.
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync, realpathSync, statSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { TollgateError } from '../errors.js'
 
 const KEY_BYTES = 32
@@ -160,4 +161,21 @@ export class MasterKeys {
     const b64 = (s: KeySpec | undefined): string | undefined => s?.kind === 'inline' ? s.key.toString('base64') : undefined
     return { current: b64(this.#current), previous: b64(this.#previous) }
   }
+}
+
+/**
+ * Why `${file:PATH}` may not read `path`, or undefined: the master key files named in `env`, and
+ * /proc (a process's memory and its initial environment, where an inline master key stays).
+ */
+export function forbiddenFileProblem (path: string, env: NodeJS.ProcessEnv): string | undefined {
+  const real = (p: string): string => {
+    try { return realpathSync(p) } catch { return resolve(p) }
+  }
+  const target = real(path)
+  if (target === '/proc' || target.startsWith('/proc/')) return `${path} is under /proc (process memory and environment): refused`
+  for (const v of [MASTER_KEY_VAR, PREVIOUS_KEY_VAR, NEW_KEY_VAR].map((p) => `${p}_FILE`)) {
+    const keyFile = env[v]
+    if (keyFile !== undefined && keyFile !== '' && real(keyFile) === target) return `${path} is the master key file (${v}): refused`
+  }
+  return undefined
 }

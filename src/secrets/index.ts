@@ -17,7 +17,7 @@ import { checkSecretsConfig, SecretsSchema, type ScalewaySecretsConfig, type Sec
 import { parseSecretRef, stripOneNewline, type ParsedRef, type ScwTarget } from './refs.js'
 import { accessSecretVersion, ScwAccessError } from './scaleway.js'
 import { SecretStore } from './store.js'
-import { MasterKeys, masterKeysFromEnv } from './custody.js'
+import { forbiddenFileProblem, MasterKeys, masterKeysFromEnv } from './custody.js'
 import { HighWater, IntegrityError } from '../files/integrity.js'
 import type { SecretHandle, SecretResolver } from './types.js'
 
@@ -264,6 +264,8 @@ class Resolver implements SecretResolver {
           watchDir: dirname(path),
           fingerprint: () => fileFingerprint(path),
           load: async () => {
+            const forbidden = forbiddenFileProblem(path, this.#env)
+            if (forbidden !== undefined) throw new SourceError(forbidden)
             let text: string
             try {
               text = await readFile(path, 'utf8')

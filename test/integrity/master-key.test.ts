@@ -4,11 +4,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { chmod, readFile, writeFile } from 'node:fs/promises'
+import { chmod, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseConfig, loadConfig } from '../../src/config/load.js'
 import { MasterKeys } from '../../src/secrets/custody.js'
 import { SecretStore } from '../../src/secrets/store.js'
+import { createSecretResolver } from '../../src/secrets/index.js'
 import { main } from '../../src/cli/main.js'
 import { runSecrets } from '../../src/cli/secrets.js'
 import { captureIo } from '../helpers/io.js'
@@ -66,6 +67,31 @@ test('the master key variables cannot be interpolated anywhere in the config; ot
   }
   const ok = parseConfig(CONFIG('${env:UP}').replace('./tls.crt', '"${env:TOLLGATE_TLS_CERT}"'), { file: '/x/t.yaml', env })
   assert.equal(ok.server.tls.cert, '/x/cert.pem')
+})
+
+test('${file:…} cannot read the master key file or /proc (where an inline key stays): as a token, or in the config', async (t) => {
+  const dir = await tempDir(t)
+  const keyFile = join(dir, 'master.key')
+  const key = randomBytes(32).toString('base64')
+  await writeFile(keyFile, key, { mode: 0o600 })
+  await symlink(keyFile, join(dir, 'innocent.txt'))
+  const env = { TOLLGATE_MASTER_KEY_FILE: keyFile }
+  const resolver = createSecretResolver({ baseDir: dir, env })
+  try {
+    for (const ref of ['${file:./master.key}', '${file:innocent.txt}', '${file:/proc/self/environ}']) {
+      await assert.rejects(resolver.resolve(ref, 'containers.api.token'), (err: Error) => {
+        assert.match(err.message, /refused$/)
+        assert.ok(!err.message.includes(key))
+        return true
+      }, ref)
+    }
+  } finally { await resolver.close() }
+  const text = CONFIG('${env:UP}').replace('match: { path: /api }', 'match: { path: /api, host: "${file:./innocent.txt}" }')
+  assert.throws(() => parseConfig(text, { file: join(dir, 't.yaml'), env: { ...env, UP: 'x' } }), (err: Error) => {
+    assert.match(err.message, /^containers\.api\.match\.host: .*is the master key file \(TOLLGATE_MASTER_KEY_FILE\): refused/)
+    assert.ok(!err.message.includes(key))
+    return true
+  })
 })
 
 test('MasterKeys.take reads the keys once and deletes the inline variables; key files stay paths, read again each time, and an open one is reported', async (t) => {
