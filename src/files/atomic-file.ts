@@ -180,13 +180,16 @@ export async function acquireLock (file: string, fail: FailFn, opts: { timeoutMs
       }
     }
     const held = await readLock(lockPath)
-    if (held === undefined) continue // released meanwhile: try again now
-    if (isStale(held, staleMs)) {
+    if (held !== undefined && isStale(held, staleMs)) {
       await breakStale(lockPath, held, fail)
       continue
     }
     if (Date.now() > deadline) {
-      throw fail(`is locked by another writer (lock file ${lockPath}${held.pid === undefined ? '' : `, pid ${held.pid}`}); remove it if no tollgate command is running`)
+      throw fail(`is locked by another writer (lock file ${lockPath}${held?.pid === undefined ? '' : `, pid ${held.pid}`}); remove it if no tollgate command is running`)
+    }
+    if (held === undefined) { // released meanwhile (or unreadable): try again at once
+      await sleep(1)
+      continue
     }
     await sleep(wait + Math.random() * wait)
     wait = Math.min(wait * 2, 100)
