@@ -11,6 +11,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { writePki } from '../helpers/pki.js'
 import { waitFor } from '../credentials/helpers.js'
 import { SecretStore } from '../../src/secrets/store.js'
+import { loadConfig } from '../../src/config/load.js'
 
 const secret = (label: string): string => {
   const v = `store-integrity-${label}-${randomBytes(6).toString('hex')}`
@@ -85,6 +86,9 @@ describe('a secret store replaced behind tollgate\'s back, on a running gateway'
     assert.equal(line?.level, 50, 'logged at error')
     assert.equal(line?.code, 'TG_ERR_ROLLBACK')
     assert.ok(await refusalsMetric('rollback') >= 1, 'counted')
+    // the mark survives a reload (SIGHUP): the new config is refused, the old one keeps serving
+    await assert.rejects(gw.app.reload(await loadConfig(gw.configFile, env)), /generation 1, older than generation 2/)
+    assert.equal(await sent(), current)
   })
 
   test('a whole store of another deployment, sealed under the same master key, is refused', async () => {
