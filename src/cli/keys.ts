@@ -4,7 +4,7 @@
 // next generation) with the pepper from the secret store, so every write needs the master key.
 import { open, unlink } from 'node:fs/promises'
 import { ConfigError, TollgateError } from '../errors.js'
-import { loadConfig } from '../config/load.js'
+import { loadEmbeddedConfig } from '../config/load.js'
 import { SecretStore } from '../secrets/store.js'
 import { masterKeysFromEnv } from '../secrets/custody.js'
 import { KEY_NAME, keysFileState, mutateKeysFile, readKeysFile, verifyKeysFile, type KeyRecord, type KeysFile, type KeysWriterSecrets } from '../credentials/keyfile.js'
@@ -40,7 +40,7 @@ interface KeysContext { configFile: string, keysFile: string, storeFile: string 
 
 async function keysContext (configFile: string | undefined, env: NodeJS.ProcessEnv): Promise<KeysContext> {
   if (configFile === undefined) throw usage('keys needs --config FILE')
-  const config = await loadConfig(configFile, env)
+  const config = await loadEmbeddedConfig(configFile, env)
   const keysFile = config.credentials?.keys
   if (keysFile === undefined) throw new ConfigError('credentials.keys', `not set in ${configFile}: name the keys file (e.g. ./keys.store)`)
   return { configFile, keysFile, storeFile: config.secrets?.store, storeId: config.secrets?.storeId, containers: Object.keys(config.containers) }

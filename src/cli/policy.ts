@@ -16,7 +16,7 @@ import {
 } from '../policy/index.js'
 import { requestFacts } from '../policy/authorize.js'
 import { normalizeIp } from '../identity/index.js'
-import { loadConfig, policyOptions, type LoadedConfig } from '../config/load.js'
+import { loadEmbeddedConfig, policyOptions, type RuntimeConfig } from '../config/load.js'
 import { readHost, readTarget, screenHeaders } from '../proxy/request.js'
 import { buildRouter, route } from '../proxy/router.js'
 import { admit, authenticate, extractCredential } from '../credentials/authenticate.js'
@@ -210,7 +210,7 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
   const [, , authority, rest] = parts
   const target = rest === '' || rest.startsWith('?') ? '/' + rest : rest
   const env = io.env ?? process.env
-  const config = await loadConfig(values.config, env)
+  const config = await loadEmbeddedConfig(values.config, env)
   const json = values.json === true
 
   // The request as a client sends it: the request line, Host, then the fields the flags give.
@@ -320,7 +320,7 @@ function describeCors (c: NonNullable<TestReport['cors']>): string {
   return c.allowed ? `origin ${c.origin} allowed: every answer carries ${fields}` : `origin ${c.origin} not allowed: no Access-Control-Allow-* (the request itself goes on)`
 }
 
-async function withAuthenticator<T> (config: LoadedConfig, env: NodeJS.ProcessEnv, use: (a: TollgateAuthenticator) => Promise<T>): Promise<T> {
+async function withAuthenticator<T> (config: RuntimeConfig, env: NodeJS.ProcessEnv, use: (a: TollgateAuthenticator) => Promise<T>): Promise<T> {
   const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env })
   let auth: TollgateAuthenticator | undefined
   try {

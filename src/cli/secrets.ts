@@ -1,7 +1,7 @@
 // `tollgate secrets set|list|rm|rotate-master-key … --config FILE`. No command prints a value.
 import type { ReadStream } from 'node:tty'
 import { TollgateError } from '../errors.js'
-import { loadConfig } from '../config/load.js'
+import { loadEmbeddedConfig } from '../config/load.js'
 import { MAX_VALUE_BYTES, SecretStore, masterKeyId } from '../secrets/store.js'
 import { masterKeyFromEnv, masterKeysFromEnv, NEW_KEY_VAR, PREVIOUS_KEY_VAR } from '../secrets/custody.js'
 import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
@@ -122,7 +122,7 @@ function checkReserved (name: string, force: boolean, verb: string): void {
 
 /** `secrets.store` from the config, absolute (relative paths are relative to the config file's folder), and `secrets.storeId`. */
 async function storeOf (configFile: string, env: NodeJS.ProcessEnv): Promise<{ file: string, storeId: string | undefined }> {
-  const config = await loadConfig(configFile, env)
+  const config = await loadEmbeddedConfig(configFile, env)
   const store = config.secrets?.store
   if (store === undefined) throw new TollgateError('TG_ERR_CONFIG_INVALID', `secrets.store: not set in ${config.file}`)
   return { file: store, storeId: config.secrets?.storeId }

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, resolve as resolvePath, isAbsolute } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { parseCidr } from '../ip/index.js'
-import { ConfigSchema, type Config } from './schema.js'
+import { ConfigSchema, EmbeddedConfigSchema, type Config, type EmbeddedConfig } from './schema.js'
 import { withDefaults, firstSchemaError } from './schema-values.js'
 import { deepFreeze } from './freeze.js'
 import type { PolicyOptions } from '../policy/index.js'
@@ -17,10 +17,20 @@ import { isReservedEnv, parseSecretRef } from '../secrets/refs.js'
 import { checkSecretsConfig } from '../secrets/schema.js'
 import { forbiddenFileProblem } from '../secrets/custody.js'
 
-export type { Config, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
+export type { Config, EmbeddedConfig, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
 
 export type LoadedConfig = Readonly<Config> & {
   /** Folder of the config file: relative paths in the file are relative to it. */
+  readonly baseDir: string
+  /** The config file ('' for a config given as an object). */
+  readonly file: string
+}
+
+/**
+ * A config whose listeners are someone else's (EmbeddedConfigSchema): what the runtime reads, and
+ * what the Fastify plugin and the secrets, keys and policy commands load. A LoadedConfig is one.
+ */
+export type RuntimeConfig = Readonly<EmbeddedConfig> & {
   readonly baseDir: string
   readonly file: string
 }
@@ -36,20 +46,40 @@ const WHOLE_REF = /^\$\{(env|file|secret|scw):([^}]+)\}$/
 const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
+/** `tollgate serve`'s config file: its own listeners and TLS are required. */
 export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    throw new TollgateError('TG_ERR_CONFIG_READ', `cannot read config ${file}: ${errnoCode(err)}`)
-  }
-  return parseConfig(text, { file, env })
+  return parseConfig(await readConfigFile(file), { file, env })
 }
 
 export function parseConfig (text: string, opts: { file: string, env?: NodeJS.ProcessEnv }): LoadedConfig {
   const file = resolvePath(opts.file)
-  const baseDir = dirname(file)
-  const env = opts.env ?? process.env
+  return validate(ConfigSchema, readYaml(text, file), file, dirname(file), opts.env ?? process.env) as LoadedConfig
+}
+
+/** A config file where the listeners are someone else's: `server:`, its `listen` and `tls` may be absent. */
+export async function loadEmbeddedConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<RuntimeConfig> {
+  const abs = resolvePath(file)
+  return validate(EmbeddedConfigSchema, readYaml(await readConfigFile(abs), abs), abs, dirname(abs), env)
+}
+
+/**
+ * The same from a value already parsed (the Fastify plugin's `config: { … }`): validated, defaulted,
+ * `${env:}`/`${file:}` interpolated exactly as a file's. Relative paths are relative to `baseDir`.
+ */
+export function embeddedConfig (value: unknown, opts: { baseDir: string, env?: NodeJS.ProcessEnv }): RuntimeConfig {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError('', 'the config must be an object (or a file path)')
+  return validate(EmbeddedConfigSchema, value, '', resolvePath(opts.baseDir), opts.env ?? process.env)
+}
+
+async function readConfigFile (file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    throw new TollgateError('TG_ERR_CONFIG_READ', `cannot read config ${file}: ${errnoCode(err)}`)
+  }
+}
+
+function readYaml (text: string, file: string): unknown {
   let raw: unknown
   try {
     raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: 100 })
@@ -60,28 +90,39 @@ export function parseConfig (text: string, opts: { file: string, env?: NodeJS.Pr
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError('', `${file}: the config must be a YAML mapping`)
   }
-  const value = withDefaults(ConfigSchema, interpolate(raw, [], baseDir, env))
-  const first = firstSchemaError(ConfigSchema, value)
+  return raw
+}
+
+function validate (schema: typeof ConfigSchema | typeof EmbeddedConfigSchema, raw: unknown, file: string, baseDir: string, env: NodeJS.ProcessEnv): RuntimeConfig {
+  const value = withDefaults(schema, interpolate(raw, [], baseDir, env))
+  const first = firstSchemaError(schema, value)
   if (first !== undefined) throw new ConfigError(pointerToPath(first.path), describe(first))
-  const config = value as unknown as Config
+  const config = value as unknown as EmbeddedConfig
   checkSemantics(config)
   resolvePaths(config, baseDir)
   readIpLists(config, baseDir)
-  return deepFreeze(Object.assign(config, { baseDir, file })) as LoadedConfig
+  return deepFreeze(Object.assign(config, { baseDir, file })) as RuntimeConfig
 }
 
 function interpolate (node: unknown, path: Array<string | number>, baseDir: string, env: NodeJS.ProcessEnv): unknown {
   if (typeof node === 'string') return interpolateString(node, path, baseDir, env)
   if (Array.isArray(node)) return node.map((v, i) => interpolate(v, [...path, i], baseDir, env))
   if (node !== null && typeof node === 'object') {
+    // A config given as an object may hold what YAML cannot (a Date, a Map, a class instance).
+    const proto = Object.getPrototypeOf(node) as unknown
+    if (proto !== Object.prototype && proto !== null) throw new ConfigError(formatPath(path), 'expected a plain value (string, number, boolean, list or mapping)')
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(node)) {
       if (k === '__proto__' || k === 'constructor' || k === 'prototype') {
         throw new ConfigError(formatPath([...path, k]), 'reserved key')
       }
-      out[k] = interpolate(v, [...path, k], baseDir, env)
+      // An object's `key: undefined` (`upstreamCa: process.env.CA` with CA unset) is an absent key, as in JSON.
+      if (v !== undefined) out[k] = interpolate(v, [...path, k], baseDir, env)
     }
     return out
+  }
+  if (node !== null && typeof node !== 'number' && typeof node !== 'boolean') {
+    throw new ConfigError(formatPath(path), 'expected a plain value (string, number, boolean, list or mapping)')
   }
   return node
 }
@@ -137,7 +178,7 @@ function describe (err: { message: string, schema: unknown, value: unknown }): s
   return `${err.message.toLowerCase()}, got ${JSON.stringify(err.value)}`
 }
 
-function checkSemantics (config: Config): void {
+function checkSemantics (config: EmbeddedConfig): void {
   const seen = new Map<string, string>()
   const names = Object.keys(config.containers)
   if (names.length === 0) throw new ConfigError('containers', 'at least one container is required')
@@ -179,18 +220,23 @@ function checkSemantics (config: Config): void {
   if (config.server.upstream.pipelining > 1 && config.server.upstream.client !== 'undici') {
     throw new ConfigError('server.upstream.pipelining', 'pipelining above 1 needs server.upstream.client: undici (tollgate\'s own client sends one request per connection at a time)')
   }
-  const { https, http } = config.server.listen
+  const listen = config.server.listen
   const admin = config.server.admin
-  if (http !== undefined && http.port !== 0 && http.port === https.port) throw new ConfigError('server.listen.http.port', 'must differ from server.listen.https.port')
-  if (admin !== undefined && admin.port !== 0 && (admin.port === https.port || admin.port === http?.port)) {
+  const https = listen?.https
+  const http = listen?.http
+  if (http !== undefined && http.port !== 0 && http.port === https?.port) throw new ConfigError('server.listen.http.port', 'must differ from server.listen.https.port')
+  if (admin !== undefined && admin.port !== 0 && (admin.port === https?.port || admin.port === http?.port)) {
     throw new ConfigError('server.admin.port', 'the admin listener must never share a port with a public listener')
   }
 }
 
-function resolvePaths (config: Config, baseDir: string): void {
+function resolvePaths (config: EmbeddedConfig, baseDir: string): void {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolvePath(baseDir, p))
-  config.server.tls.cert = abs(config.server.tls.cert)
-  config.server.tls.key = abs(config.server.tls.key)
+  const tls = config.server.tls
+  if (tls !== undefined) {
+    tls.cert = abs(tls.cert)
+    tls.key = abs(tls.key)
+  }
   for (const c of Object.values(config.containers)) {
     if (c.upstreamCa !== undefined) c.upstreamCa = abs(c.upstreamCa)
   }
@@ -199,7 +245,7 @@ function resolvePaths (config: Config, baseDir: string): void {
 }
 
 /** `ipLists.NAME: { file }` becomes the list of its lines (blank lines and `#` comments skipped). */
-function readIpLists (config: Config, baseDir: string): void {
+function readIpLists (config: EmbeddedConfig, baseDir: string): void {
   const lists = config.ipLists
   if (lists === undefined) return
   for (const [name, list] of Object.entries(lists)) {

@@ -99,32 +99,35 @@ export const ContainerSchema = Type.Object({
   ...ContainerAuthFields
 }, strict)
 
-export const ConfigSchema = Type.Object({
-  server: Type.Object({
-    listen: Type.Object({
-      https: Listen,
-      http: Type.Optional(Listen)
-    }, strict),
-    tls: Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, strict),
-    httpOption: Type.Union([Type.Literal('redirected'), Type.Literal('enabled')], { default: 'redirected' }),
-    /** The HTTPS port clients reach (e.g. 443 in front of a Service mapping it to 8443); the redirect targets it. Default: the HTTPS listener's port. */
-    redirectPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-    trustedProxies: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-    admin: Type.Optional(Listen),
-    http2: Type.Boolean({ default: true }),
-    hsts: Hsts,
-    limits: LimitsSchema,
-    upstream: Upstream,
-    logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
-    accessLog: Type.Boolean({ default: true }),
-    /** Drain deadline on SIGTERM (ms). */
-    drainTimeout: Type.Integer({ minimum: 0, default: 30000 }),
-    /** Worker processes (`tollgate serve --workers` overrides): a number, or "auto" for the CPUs this
-     * process may use (cgroup quota aware). Absent: 1, a single process (see docs/operations.md). */
-    workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')])),
-    /** Where rate-limit counters live: this process (default) or a Redis shared by every replica. */
-    rateLimit: RateLimitServerSchema
+/** The `server:` section's fields. */
+const ServerFields = {
+  listen: Type.Object({
+    https: Listen,
+    http: Type.Optional(Listen)
   }, strict),
+  tls: Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, strict),
+  httpOption: Type.Union([Type.Literal('redirected'), Type.Literal('enabled')], { default: 'redirected' }),
+  /** The HTTPS port clients reach (e.g. 443 in front of a Service mapping it to 8443); the redirect targets it. Default: the HTTPS listener's port. */
+  redirectPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  trustedProxies: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  admin: Type.Optional(Listen),
+  http2: Type.Boolean({ default: true }),
+  hsts: Hsts,
+  limits: LimitsSchema,
+  upstream: Upstream,
+  logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  accessLog: Type.Boolean({ default: true }),
+  /** Drain deadline on SIGTERM (ms). */
+  drainTimeout: Type.Integer({ minimum: 0, default: 30000 }),
+  /** Worker processes (`tollgate serve --workers` overrides): a number, or "auto" for the CPUs this
+   * process may use (cgroup quota aware). Absent: 1, a single process (see docs/operations.md). */
+  workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')])),
+  /** Where rate-limit counters live: this process (default) or a Redis shared by every replica. */
+  rateLimit: RateLimitServerSchema
+}
+
+/** Everything but `server:`, the same for the server and for the Fastify plugin. */
+const SharedSections = {
   secrets: Type.Optional(SecretsSchema),
   credentials: Type.Optional(CredentialsSchema),
   /**
@@ -137,9 +140,30 @@ export const ConfigSchema = Type.Object({
     Type.Object({ file: Type.String({ minLength: 1 }) }, strict)
   ]))),
   containers: Type.Record(Type.String(), ContainerSchema)
+}
+
+/** `tollgate serve`: its own listeners and TLS are required. */
+export const ConfigSchema = Type.Object({
+  server: Type.Object(ServerFields, strict),
+  ...SharedSections
+}, strict)
+
+/**
+ * Where the listeners are someone else's (the Fastify plugin inside a user's app; the CLI commands
+ * that only manage secrets, keys and policies): `server:` may be absent, and so may its `listen`
+ * and `tls`.
+ */
+export const EmbeddedConfigSchema = Type.Object({
+  server: Type.Object({
+    ...ServerFields,
+    listen: Type.Optional(ServerFields.listen),
+    tls: Type.Optional(ServerFields.tls)
+  }, { ...strict, default: {} }),
+  ...SharedSections
 }, strict)
 
 export type Config = Static<typeof ConfigSchema>
+export type EmbeddedConfig = Static<typeof EmbeddedConfigSchema>
 export type ContainerConfig = Static<typeof ContainerSchema>
 export type LimitsConfig = Static<typeof LimitsSchema>
 export type UpstreamConfig = Static<typeof Upstream>
