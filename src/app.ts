@@ -8,7 +8,7 @@ import type { AddressInfo, Server } from 'node:net'
 import { createSecureContext } from 'node:tls'
 import type { LoadedConfig } from './config/load.js'
 import { TollgateError, errnoCode } from './errors.js'
-import { buildRuntime, type Runtime } from './runtime.js'
+import { buildParts, closeParts, type Runtime, type RuntimeParts } from './runtime.js'
 import { createHandler } from './pipeline.js'
 import type { ExchangeRecord, Observer } from './exchange.js'
 import { createObserver } from './observability/access.js'
@@ -19,11 +19,8 @@ import { trackConnections, type ConnectionTracker } from './server/drain.js'
 import { guardConnections } from './server/guards.js'
 import { listenOn } from './server/listen.js'
 import { createRedirectHandler } from './server/redirect.js'
-import { createSecretResolver, type MasterKeys } from './secrets/index.js'
+import type { MasterKeys } from './secrets/index.js'
 import { HighWater } from './files/integrity.js'
-import { authenticatorForConfig } from './credentials/index.js'
-import type { SecretResolver } from './secrets/types.js'
-import type { Authenticator } from './credentials/types.js'
 import { createMemoryCounters, type MemoryCounters } from './limits/store.js'
 
 export interface AppOptions {
@@ -71,7 +68,7 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   const counters = createMemoryCounters()
   // Survives reloads: a reload can never go back to an older store or keys file than one already served.
   const custody: Custody = { masterKeys: opts.masterKeys, highWater: new HighWater() }
-  const { resolver, authenticator, runtime: first } = await buildParts(config, logger, env, metrics, counters, custody)
+  const { resolver, authenticator, runtime: first } = await instrumentedParts(config, logger, env, metrics, counters, custody)
   let current: Runtime = first
   let parts = { resolver, authenticator }
   let draining = false
@@ -195,7 +192,7 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
     } catch (err) {
       throw new TollgateError('TG_ERR_TLS', `server.tls: ${(err as Error).message}`)
     }
-    const built = await buildParts(next, logger, env, metrics, counters, custody)
+    const built = await instrumentedParts(next, logger, env, metrics, counters, custody)
     const old = current
     const oldParts = parts
     current = built.runtime
@@ -209,24 +206,17 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   return app
 }
 
-async function buildParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics, counters: MemoryCounters, custody: Custody): Promise<{ resolver: SecretResolver, authenticator: Authenticator | undefined, runtime: Runtime }> {
-  const { masterKeys: masterKey, highWater } = custody
-  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events: metrics.secretEvents, masterKey, highWater })
-  let authenticator: Authenticator | undefined
-  try {
-    const { refused, generation } = metrics.secretEvents
-    authenticator = await authenticatorForConfig(config, resolver, { env, logger, masterKey, highWater, refused, generation })
-    const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: { memory: counters, events: metrics.rateLimitEvents } })
-    metrics.instrument(runtime)
-    return { resolver, authenticator, runtime }
-  } catch (err) {
-    await closeParts({ resolver, authenticator })
-    throw err
-  }
-}
-
-async function closeParts (p: { resolver: SecretResolver, authenticator: Authenticator | undefined }): Promise<void> {
-  await Promise.allSettled([p.resolver.close(), p.authenticator?.close()])
+async function instrumentedParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics, counters: MemoryCounters, custody: Custody): Promise<RuntimeParts> {
+  const parts = await buildParts(config, {
+    logger,
+    env,
+    masterKeys: custody.masterKeys,
+    highWater: custody.highWater,
+    events: metrics.secretEvents,
+    rateLimits: { memory: counters, events: metrics.rateLimitEvents }
+  })
+  metrics.instrument(parts.runtime)
+  return parts
 }
 
 function loadTls (config: LoadedConfig): { cert: Buffer, key: Buffer } {

@@ -5,20 +5,21 @@
 //
 // Each step lives in the room named after it and reads and fills the request's Exchange
 // (src/exchange.ts); a step that refuses the request (or answers it itself: a CORS preflight)
-// returns the reason, answered by reject() (src/reject.ts). A step that may wait (a JWT to verify,
-// a rate-limit counter in Redis) returns a promise; one that has nothing to do for the container
-// (no cors, no rateLimit: decided at load) returns at once. The handler runs on Node's own
-// request/response objects (HTTP/1.1 and HTTP/2 compat alike). A reload swaps the Runtime; a
-// request keeps the one it started with.
+// returns the reason. A step that may wait (a JWT to verify, a rate-limit counter in Redis)
+// returns a promise; one that has nothing to do for the container (no cors, no rateLimit: decided
+// at load) returns at once. decide() runs the steps up to the forward and hands the outcome to an
+// Outlet: the standalone server's (below) answers on Node's own request/response objects (HTTP/1.1
+// and HTTP/2 compat alike) with reject() and forwards with tollgate's transport; the Fastify
+// plugin's (src/fastify/) answers through Fastify's reply and forwards with @fastify/reply-from.
+// A reload swaps the Runtime; a request keeps the one it started with.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
-import type { Socket } from 'node:net'
 import type { ReasonId } from './errors.js'
 import { Exchange, type Observer, type Scheme } from './exchange.js'
-import type { Runtime, ContainerRuntime } from './runtime.js'
+import type { Runtime, ContainerRuntime, Upstream } from './runtime.js'
 import { reject } from './reject.js'
-import { identify, peerOf } from './identity/identify.js'
-import { readHost, readTarget, screenHeaders } from './proxy/request.js'
+import { connectionOf, identify, peerOf } from './identity/identify.js'
+import { readHost, readTarget, screenHeaders, type RequestHead } from './proxy/request.js'
 import { route } from './proxy/router.js'
 import { admit, authenticate } from './credentials/authenticate.js'
 import type { AuthOutcome } from './credentials/types.js'
@@ -27,12 +28,26 @@ import { inject } from './proxy/inject.js'
 import { cors } from './cors/cors.js'
 import { limitClient, limitPrincipal } from './limits/limits.js'
 import { forward } from './proxy/forward.js'
+import type { Transport } from './proxy/client.js'
 import { countReset, isRefused } from './server/guards.js'
 
 export type { Exchange, ExchangeRecord, Observer } from './exchange.js'
 
 export type Req = IncomingMessage | Http2ServerRequest
 export type Res = ServerResponse | Http2ServerResponse
+
+/** Where decide() hands a request's outcome: `T` is what the caller answers through. */
+export interface Outlet<T, U extends Upstream = Transport> {
+  /** The request is refused with `reason` (or answered by tollgate itself: a CORS preflight). */
+  refuse (rt: Runtime<U>, to: T, x: Exchange, reason: ReasonId): void
+  /** The request is allowed and its upstream head injected: it goes to container `c`. */
+  forward (rt: Runtime<U>, to: T, x: Exchange, c: ContainerRuntime<U>): void
+  /** The client went away (asked after a step that waited). */
+  gone (to: T): boolean
+}
+
+/** The request as decide() reads it. */
+export type DecidedRequest = RequestHead & Parameters<typeof connectionOf>[0]
 
 export function createHandler (getRuntime: () => Runtime, observer: Observer, scheme: Scheme) {
   return function handle (req: Req, res: Res): void {
@@ -49,7 +64,7 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
       observer.done(x)
     })
     try {
-      run(rt, req, res, x)
+      decide(rt, req, x, res, SERVER)
     } catch (err) {
       rt.logger.error({ err: { message: (err as Error).message, stack: (err as Error).stack }, requestId: x.requestId }, 'pipeline failure')
       reject(x, res, 'internal_error', rt.hsts)
@@ -57,9 +72,16 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
   }
 }
 
-function run (rt: Runtime, req: Req, res: Res, x: Exchange): void {
-  const h2 = (req as Http2ServerRequest).stream
-  const socket = (h2 === undefined ? req.socket : h2.session?.socket) as Socket | undefined
+/** The standalone server's outlet: answers on Node's response, forwards with tollgate's transport. */
+const SERVER: Outlet<Res> = {
+  refuse (rt, res, x, reason) { reject(x, res, reason, rt.hsts) },
+  forward (rt, res, x, c) { forward(x, c, rt, res.req, res) },
+  gone (res) { return res.writableEnded || res.destroyed }
+}
+
+/** Every step up to the forward, in order; the outcome goes to `out`. */
+export function decide<T, U extends Upstream> (rt: Runtime<U>, req: DecidedRequest, x: Exchange, to: T, out: Outlet<T, U>): void {
+  const socket = connectionOf(req)
   if (socket === undefined) return
   if (isRefused(socket)) {
     // Pipelined behind a request refused with close: never served.
@@ -73,53 +95,53 @@ function run (rt: Runtime, req: Req, res: Res, x: Exchange): void {
   const refused = readTarget(x, req.url ?? '') ??
     screenHeaders(x, req, rt.maxHeaderCount) ??
     readHost(x, (headers.host ?? headers[':authority']) as string | undefined)
-  if (refused !== undefined) return reject(x, res, refused, rt.hsts)
+  if (refused !== undefined) return out.refuse(rt, to, x, refused)
 
   const c = route(x, rt.router)
-  if (c === undefined) return reject(x, res, 'no_route', rt.hsts)
+  if (c === undefined) return out.refuse(rt, to, x, 'no_route')
 
   const preflight = cors(x, c.cors, headers)
-  if (preflight !== undefined) return reject(x, res, preflight, rt.hsts)
+  if (preflight !== undefined) return out.refuse(rt, to, x, preflight)
 
   const counted = limitClient(x, c.limits, headers)
-  if (counted === undefined) return identified(rt, req, res, x, c)
-  whenCounted(rt, res, x, counted, () => { identified(rt, req, res, x, c) })
+  if (counted === undefined) return identified(rt, req, x, c, to, out)
+  whenCounted(rt, x, counted, to, out, () => { identified(rt, req, x, c, to, out) })
 }
 
-function identified (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime): void {
-  if (res.writableEnded || res.destroyed) return // the client left while its limits were counted
+function identified<T, U extends Upstream> (rt: Runtime<U>, req: DecidedRequest, x: Exchange, c: ContainerRuntime<U>, to: T, out: Outlet<T, U>): void {
+  if (out.gone(to)) return // the client left while its limits were counted
   const outcome = authenticate(x, c.privacy, rt.authenticator, req.headers)
   if (outcome instanceof Promise) {
-    outcome.then((o) => { authorized(rt, req, res, x, c, o) }, () => { reject(x, res, 'credential_invalid', rt.hsts) })
+    outcome.then((o) => { authorized(rt, req, x, c, o, to, out) }, () => { out.refuse(rt, to, x, 'credential_invalid') })
     return
   }
-  authorized(rt, req, res, x, c, outcome)
+  authorized(rt, req, x, c, outcome, to, out)
 }
 
-function authorized (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime, outcome: AuthOutcome | undefined): void {
+function authorized<T, U extends Upstream> (rt: Runtime<U>, req: DecidedRequest, x: Exchange, c: ContainerRuntime<U>, outcome: AuthOutcome | undefined, to: T, out: Outlet<T, U>): void {
   let refused: ReasonId | undefined = admit(x, outcome)
-  if (refused !== undefined) return reject(x, res, refused, rt.hsts)
-  if (res.writableEnded || res.destroyed) return // the client left while a JWT was being verified
+  if (refused !== undefined) return out.refuse(rt, to, x, refused)
+  if (out.gone(to)) return // the client left while a JWT was being verified
   refused = authorize(x, c.policy, requestFacts(x, req.headers))
-  if (refused !== undefined) return reject(x, res, refused, rt.hsts)
+  if (refused !== undefined) return out.refuse(rt, to, x, refused)
   const counted = limitPrincipal(x, c.limits, req.headers)
-  if (counted === undefined) return allowed(rt, req, res, x, c)
-  whenCounted(rt, res, x, counted, () => { allowed(rt, req, res, x, c) })
+  if (counted === undefined) return allowed(rt, x, c, to, out)
+  whenCounted(rt, x, counted, to, out, () => { allowed(rt, x, c, to, out) })
 }
 
-function allowed (rt: Runtime, req: Req, res: Res, x: Exchange, c: ContainerRuntime): void {
-  if (res.writableEnded || res.destroyed) return // the client left while its limits were counted
+function allowed<T, U extends Upstream> (rt: Runtime<U>, x: Exchange, c: ContainerRuntime<U>, to: T, out: Outlet<T, U>): void {
+  if (out.gone(to)) return // the client left while its limits were counted
   inject(x, c)
-  forward(x, c, rt, req, res)
+  out.forward(rt, to, x, c)
 }
 
 /**
  * Goes on once a rate-limit step's counters answered: `next` when the request is within its
  * limits, the 429 otherwise. The steps never reject by design: a rejection is a bug, never forwarded.
  */
-function whenCounted (rt: Runtime, res: Res, x: Exchange, counted: Promise<ReasonId | undefined>, next: () => void): void {
-  counted.then((r) => { r === undefined ? next() : reject(x, res, r, rt.hsts) }, (err: unknown) => {
+function whenCounted<T, U extends Upstream> (rt: Runtime<U>, x: Exchange, counted: Promise<ReasonId | undefined>, to: T, out: Outlet<T, U>, next: () => void): void {
+  counted.then((r) => { r === undefined ? next() : out.refuse(rt, to, x, r) }, (err: unknown) => {
     rt.logger.error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack }, requestId: x.requestId }, 'pipeline failure')
-    reject(x, res, 'internal_error', rt.hsts)
+    out.refuse(rt, to, x, 'internal_error')
   })
 }

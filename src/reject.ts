@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
 import { REASONS, type ReasonId, type ReasonSpec } from './errors.js'
+import type { Socket } from 'node:net'
 import type { Exchange } from './exchange.js'
 import { refuseConnection } from './server/guards.js'
 
@@ -34,18 +35,26 @@ export function renderReason (reason: ReasonId, requestId: string, hsts: string 
   return { status: spec.status, headers, body }
 }
 
+/** The response a refusal is written to: node:http's and HTTP/2's compat response both fit. */
+export interface RefusedResponse {
+  /** Only on HTTP/1.x responses. */
+  readonly shouldKeepAlive?: boolean
+  readonly socket?: Socket | null
+  once (event: 'finish', listener: () => void): unknown
+}
+
 /**
- * Answers with the reason (unless an answer has begun or the client is gone). A reason marked
- * `close` also ends an HTTP/1.1 connection: anything pipelined behind the request is dropped unserved.
+ * The answer to a refused request, recorded on the exchange, with the exchange's answer fields
+ * (CORS, RateLimit, Retry-After). A reason marked `close` also ends an HTTP/1.1 connection: the
+ * answer says `Connection: close`, and anything pipelined behind the request is dropped unserved.
+ * The caller writes it (reject() below, or the Fastify plugin's reply).
  */
-export function reject (x: Exchange, res: ServerResponse | Http2ServerResponse, reason: ReasonId, hsts: string | undefined): void {
+export function rejection (x: Exchange, res: RefusedResponse, reason: ReasonId, hsts: string | undefined): RenderedReason {
   x.reason = reason
-  if (res.headersSent || res.writableEnded || res.destroyed) return
   const r = renderReason(reason, x.requestId, x.scheme === 'https' ? hsts : undefined)
-  const http1 = res as ServerResponse
-  if ((REASONS[reason] as { close?: true }).close === true && http1.shouldKeepAlive !== undefined) {
+  if ((REASONS[reason] as { close?: true }).close === true && res.shouldKeepAlive !== undefined) {
     r.headers.connection = 'close'
-    const socket = http1.socket
+    const socket = res.socket
     if (socket != null) {
       refuseConnection(socket)
       res.once('finish', () => socket.destroySoon())
@@ -54,6 +63,16 @@ export function reject (x: Exchange, res: ServerResponse | Http2ServerResponse, 
   const extra = x.answerHeaders
   if (extra !== undefined) for (let i = 0; i < extra.length; i += 2) r.headers[extra[i]] = extra[i + 1]
   x.bytes = r.body.length
+  return r
+}
+
+/** Answers with the reason (unless an answer has begun or the client is gone). */
+export function reject (x: Exchange, res: ServerResponse | Http2ServerResponse, reason: ReasonId, hsts: string | undefined): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) {
+    x.reason = reason
+    return
+  }
+  const r = rejection(x, res as ServerResponse, reason, hsts)
   res.writeHead(r.status, r.headers)
   res.end(r.body)
 }

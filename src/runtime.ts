@@ -1,13 +1,18 @@
 // A Runtime is one loaded config made ready to serve: routes, compiled policies, resolved tokens,
 // upstream pools. Built off the hot path; swapped atomically on reload (a request keeps the Runtime
-// it started with); closed once the requests that hold it are done.
-import { policyOptions, type LoadedConfig } from './config/load.js'
+// it started with); closed once the requests that hold it are done. The standalone server and the
+// Fastify plugin build theirs here; they differ only in what a container's upstream is (tollgate's
+// transport, or the undici pool @fastify/reply-from forwards over).
+import { policyOptions, type RuntimeConfig } from './config/load.js'
 import { buildRouter, type Routable, type Router } from './proxy/router.js'
-import { createTransport } from './proxy/transport.js'
+import { createTransport, type UpstreamOptions } from './proxy/transport.js'
 import type { Transport } from './proxy/client.js'
 import { ipMatcher, type IpMatcher } from './identity/index.js'
 import { compileContainerPolicy, type ContainerPolicy } from './policy/index.js'
+import { createSecretResolver, type MasterKeys, type SecretEvents } from './secrets/index.js'
 import type { SecretHandle, SecretResolver } from './secrets/types.js'
+import type { HighWater } from './files/integrity.js'
+import { authenticatorForConfig } from './credentials/index.js'
 import type { Authenticator } from './credentials/types.js'
 import type { Logger } from './observability/logger.js'
 import type { Privacy } from './policy/types.js'
@@ -15,14 +20,22 @@ import { compileHeaderRules, type HeaderRules } from './proxy/header-rules.js'
 import { compileCors, CORS_FIELDS, type CorsPolicy } from './cors/cors.js'
 import { buildRateLimits, RATE_LIMIT_FIELDS, type ContainerLimits, type RateLimitDeps, type RuntimeLimits } from './limits/limits.js'
 
-export interface ContainerRuntime extends Routable {
+/** What a runtime holds per container to reach its upstream: closed with the runtime. */
+export interface Upstream {
+  /** Finishes the requests in flight, then closes every connection. */
+  close (): Promise<void>
+  /** Closes every connection now. */
+  destroy (): Promise<void>
+}
+
+export interface ContainerRuntime<U extends Upstream = Transport> extends Routable {
   readonly privacy: Privacy
   readonly policy: ContainerPolicy
   readonly token: SecretHandle
   /** Whether the token's source can change (a 401/403 from upstream then triggers one refresh). */
   readonly tokenRefreshable: boolean
   /** The connection pool to the container's origin. */
-  readonly upstream: Transport
+  readonly upstream: U
   /** Host header for the upstream (its own name, with port when not the default). */
   readonly upstreamHost: string
   readonly bodyLimit: number
@@ -37,10 +50,10 @@ export interface ContainerRuntime extends Routable {
   readonly limits: ContainerLimits | undefined
 }
 
-export interface Runtime {
-  readonly config: LoadedConfig
-  readonly router: Router<ContainerRuntime>
-  readonly containers: readonly ContainerRuntime[]
+export interface Runtime<U extends Upstream = Transport> {
+  readonly config: RuntimeConfig
+  readonly router: Router<ContainerRuntime<U>>
+  readonly containers: ReadonlyArray<ContainerRuntime<U>>
   readonly trusted: IpMatcher
   /** Per-socket peer info is cached; a new Runtime (maybe new trusted proxies) invalidates it. */
   readonly peerCacheGeneration: number
@@ -62,22 +75,24 @@ export interface RuntimeDeps {
 let generation = 0
 
 /** Compiles policies first (cheap, most likely to fail), then resolves tokens, then opens pools. */
-export async function buildRuntime (config: LoadedConfig, deps: RuntimeDeps): Promise<Runtime> {
+export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps): Promise<Runtime>
+export async function buildRuntime<U extends Upstream> (config: RuntimeConfig, deps: RuntimeDeps, open: (o: UpstreamOptions) => U): Promise<Runtime<U>>
+export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps, open: (o: UpstreamOptions) => Upstream = createTransport): Promise<Runtime<Upstream>> {
   const names = Object.keys(config.containers)
   const policies = names.map((name) => {
     const c = config.containers[name]
     return compileContainerPolicy(name, c.privacy, c.policies, policyOptions(config))
   })
   const tokens = await Promise.all(names.map((name) => deps.resolver.resolve(config.containers[name].token, `containers.${name}.token`)))
-  const pools: Transport[] = []
+  const pools: Upstream[] = []
   let limits: RuntimeLimits | undefined
   try {
     limits = await buildRateLimits(config.containers, config.server.rateLimit, deps.logger, deps.rateLimits)
     const byContainer = limits.byContainer
-    const containers = names.map((name, i): ContainerRuntime => {
+    const containers = names.map((name, i): ContainerRuntime<Upstream> => {
       const c = config.containers[name]
       const url = new URL(c.upstream)
-      const pool = createTransport({ origin: url.origin, caFile: c.upstreamCa, settings: config.server.upstream })
+      const pool = open({ origin: url.origin, caFile: c.upstreamCa, settings: config.server.upstream })
       pools.push(pool)
       return {
         name,
@@ -126,4 +141,46 @@ export async function buildRuntime (config: LoadedConfig, deps: RuntimeDeps): Pr
     limits?.close()
     throw err
   }
+}
+
+/** A runtime with the secret resolver and the authenticator it was built with (their watchers and timers). */
+export interface RuntimeParts<U extends Upstream = Transport> {
+  resolver: SecretResolver
+  authenticator: Authenticator | undefined
+  runtime: Runtime<U>
+}
+
+export interface PartsOptions {
+  logger: Logger
+  env: NodeJS.ProcessEnv
+  /** The master key(s) (default: read from `env` when needed). */
+  masterKeys?: MasterKeys
+  /** The generations of the state files seen (kept across reloads: no going back to an older file). */
+  highWater?: HighWater
+  /** Secret refreshes and refused or accepted state files (the standalone server's metrics). */
+  events?: SecretEvents
+  /** Rate-limit counters kept across reloads, and their metric hooks. */
+  rateLimits?: RateLimitDeps
+}
+
+/** Resolver, authenticator, runtime: on any failure what was built is closed again. */
+export async function buildParts (config: RuntimeConfig, opts: PartsOptions): Promise<RuntimeParts>
+export async function buildParts<U extends Upstream> (config: RuntimeConfig, opts: PartsOptions, open: (o: UpstreamOptions) => U): Promise<RuntimeParts<U>>
+export async function buildParts (config: RuntimeConfig, opts: PartsOptions, open: (o: UpstreamOptions) => Upstream = createTransport): Promise<RuntimeParts<Upstream>> {
+  const { logger, env, masterKeys: masterKey, highWater, events } = opts
+  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events, masterKey, highWater })
+  let authenticator: Authenticator | undefined
+  try {
+    authenticator = await authenticatorForConfig(config, resolver, { env, logger, masterKey, highWater, refused: events?.refused, generation: events?.generation })
+    const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: opts.rateLimits }, open)
+    return { resolver, authenticator, runtime }
+  } catch (err) {
+    await closeParts({ resolver, authenticator })
+    throw err
+  }
+}
+
+/** Stops the resolver's refreshes and watches and the authenticator's (the runtime is closed on its own). */
+export async function closeParts (p: Pick<RuntimeParts<Upstream>, 'resolver' | 'authenticator'>): Promise<void> {
+  await Promise.allSettled([p.resolver.close(), p.authenticator?.close()])
 }

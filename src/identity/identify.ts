@@ -2,6 +2,7 @@
 // A connection's peer (its address and whether it is a trusted proxy) is worked out once per
 // connection and per runtime (a reload may change the trusted proxies).
 import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { Exchange } from '../exchange.js'
 import { clientIp, normalizeIp, type IpMatcher } from './index.js'
 
@@ -11,6 +12,19 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 interface Peer { readonly ip: string, readonly trusted: boolean, readonly generation: number }
 
 const peers = new WeakMap<object, Peer>()
+
+/** What a request's connection is read from: node:http's request, or HTTP/2's compat request. */
+export interface OnConnection {
+  readonly socket: unknown
+  /** Present on HTTP/2 requests. */
+  readonly stream?: { readonly session?: { readonly socket: unknown } | undefined }
+}
+
+/** The connection a request came on (an HTTP/2 stream's session socket); undefined once an HTTP/2 session has gone. */
+export function connectionOf (req: OnConnection): Socket | undefined {
+  const h2 = req.stream
+  return (h2 === undefined ? req.socket : h2.session?.socket) as Socket | undefined
+}
 
 /** The peer of a connection (a socket), cached for as long as `generation` stays the same. */
 export function peerOf (socket: { readonly remoteAddress?: string | undefined }, trusted: IpMatcher, generation: number): Peer {

@@ -7,6 +7,38 @@ import { UpstreamError } from './client.js'
 /** A request body: none, streamed from the client, or already read whole (then it can be sent again). */
 export type Body = Readable | Buffer | null
 
+/** The request as requestBody() reads it: node:http's request, or HTTP/2's compat request. */
+export interface BodySource extends Readable {
+  readonly headers: Record<string, string | string[] | undefined>
+  /** Present on HTTP/2 requests. */
+  readonly stream?: ServerHttp2Stream
+}
+
+/** requestBody()'s answer for a chunked HTTP/1.1 body: read it whole first (readWholeBody). */
+export const READ_WHOLE = Symbol('read the body whole first')
+
+/**
+ * What goes upstream as the body of request `req` (method `method`, within `limit` bytes): none
+ * (null), the client's stream (counted against the limit when it has no Content-Length), READ_WHOLE
+ * for a chunked HTTP/1.1 body, or the reason to refuse the request. GET and HEAD never carry a body
+ * upstream (CL.0): HTTP/1 ones with a body were refused by the screen, HTTP/2 DATA is dropped.
+ */
+export function requestBody (method: string, req: BodySource, limit: number, requestTimeout: number): Body | ReasonId | typeof READ_WHOLE {
+  const headers = req.headers
+  const contentLength = headers['content-length'] as string | undefined
+  const h2stream = req.stream
+  const hasBody = method === 'GET' || method === 'HEAD'
+    ? false
+    : contentLength !== undefined
+      ? contentLength !== '0'
+      : h2stream !== undefined ? !h2stream.endAfterHeaders : headers['transfer-encoding'] !== undefined
+  if (contentLength !== undefined && Number(contentLength) > limit) return 'payload_too_large'
+  if (!hasBody) return null
+  if (contentLength === undefined && h2stream === undefined) return READ_WHOLE
+  if (h2stream !== undefined) requestDeadline(h2stream, req, requestTimeout)
+  return contentLength === undefined ? limitBody(req, limit) : req
+}
+
 /** The request body counted on its way upstream; past `limit` bytes the forward fails (413). */
 export function limitBody (req: Readable, limit: number): Readable {
   let seen = 0

@@ -6,41 +6,80 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { Readable } from 'node:stream'
-import { forwardFailureReason } from '../errors.js'
+import { forwardFailureReason, type ReasonId } from '../errors.js'
 import type { Exchange } from '../exchange.js'
-import type { Runtime, ContainerRuntime } from '../runtime.js'
+import type { Runtime, ContainerRuntime, Upstream } from '../runtime.js'
+import type { Logger } from '../observability/logger.js'
 import { reject } from '../reject.js'
 import { IDEMPOTENT, type UpstreamHandler } from './client.js'
-import { limitBody, readWholeBody, requestDeadline, type Body } from './body.js'
+import { READ_WHOLE, readWholeBody, requestBody, type Body } from './body.js'
 import { writeResponseHead } from './response.js'
 
 type Req = IncomingMessage | Http2ServerRequest
 type Res = ServerResponse | Http2ServerResponse
 
 export function forward (x: Exchange, c: ContainerRuntime, rt: Runtime, req: Req, res: Res): void {
-  const headers = req.headers
-  const contentLength = headers['content-length']
-  const h2stream = (req as Http2ServerRequest).stream
-  // GET and HEAD never carry a body upstream (CL.0): HTTP/1 ones with a body were refused, HTTP/2 DATA is dropped.
-  const hasBody = x.method === 'GET' || x.method === 'HEAD'
-    ? false
-    : contentLength !== undefined
-      ? contentLength !== '0'
-      : h2stream !== undefined ? !h2stream.endAfterHeaders : headers['transfer-encoding'] !== undefined
-  if (contentLength !== undefined && Number(contentLength) > c.bodyLimit) return reject(x, res, 'payload_too_large', rt.hsts)
-  if (!hasBody) return dispatch(x, c, rt, res, null, 0)
-  if (contentLength === undefined && h2stream === undefined) {
-    return readWholeBody(req, c.bodyLimit, (reason, body) => {
+  const body = requestBody(x.method, req, c.bodyLimit, rt.config.server.limits.requestTimeout)
+  if (body === READ_WHOLE) {
+    return readWholeBody(req, c.bodyLimit, (reason, whole) => {
       if (reason !== undefined) return reject(x, res, reason, rt.hsts)
-      dispatch(x, c, rt, res, body, 0)
+      dispatch(x, c, rt, res, whole, 0)
     })
   }
-  if (h2stream !== undefined) requestDeadline(h2stream, req, rt.config.server.limits.requestTimeout)
-  dispatch(x, c, rt, res, contentLength === undefined ? limitBody(req, c.bodyLimit) : req as Readable, 0)
+  if (typeof body === 'string') return reject(x, res, body, rt.hsts)
+  dispatch(x, c, rt, res, body, 0)
+}
+
+/**
+ * Whether a request may go once more, with the container's token refreshed, after the upstream
+ * answered 401 or 403: the first attempt of an idempotent request whose body (if any) was read
+ * whole, to a container whose token source can change.
+ */
+export function tokenRetryable (x: Exchange, c: ContainerRuntime<Upstream>, body: Body, attempt: number): boolean {
+  return attempt === 0 && !(body instanceof Readable) && IDEMPOTENT.has(x.method) && c.tokenRefreshable
+}
+
+/**
+ * An upstream answer's status, for a request that carried the container's token: true when it is
+ * a 401/403 to retry (see tokenRetryable); a 401/403 that is relayed is recorded as
+ * upstream_rejected_token (the operator must hear of it).
+ */
+export function tokenRefused (x: Exchange, status: number, retryable: boolean): boolean {
+  if (status !== 401 && status !== 403) return false
+  if (retryable) return true
+  x.reason = 'upstream_rejected_token'
+  return false
+}
+
+/**
+ * Puts the container's current token on the request before it goes again. When the one it was
+ * sent with is still current, the token is refreshed from its source first (coalesced: one fetch
+ * for a burst); when another request of the burst already saw the rotation, no second fetch.
+ */
+export async function renewToken (x: Exchange, c: ContainerRuntime<Upstream>): Promise<void> {
+  const headers = x.upstreamHeaders
+  const current = c.token.value()
+  if (headers[x.tokenAt] !== current) {
+    x.rotated = true
+    headers[x.tokenAt] = current
+    return
+  }
+  try {
+    if (await c.token.refresh()) x.rotated = true
+  } catch {}
+  headers[x.tokenAt] = c.token.value()
+}
+
+/** A forward that failed: the reason to answer with (502, 504, 413…), logged as the operator needs it. */
+export function upstreamFailed (x: Exchange, c: ContainerRuntime<Upstream>, logger: Logger, code: string | undefined): ReasonId {
+  if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
+  const reason = forwardFailureReason(code)
+  if (reason !== 'payload_too_large') logger.warn({ requestId: x.requestId, container: c.name, code, reason }, 'upstream failure')
+  return reason
 }
 
 function dispatch (x: Exchange, c: ContainerRuntime, rt: Runtime, res: Res, body: Body, attempt: number): void {
-  const retryable = attempt === 0 && !(body instanceof Readable) && IDEMPOTENT.has(x.method) && c.tokenRefreshable
+  const retryable = tokenRetryable(x, c, body, attempt)
   x.upstreamStart = performance.now()
   const handler = new UpstreamExchange(rt, res, x, c, body, retryable)
   x.upstream = handler
@@ -79,13 +118,9 @@ class UpstreamExchange implements UpstreamHandler {
     if (statusCode < 200) return true // 1xx: informational, not relayed
     const x = this.x
     x.upstreamEnd = performance.now()
-    if (statusCode === 401 || statusCode === 403) {
-      if (this.retryable) {
-        this.retry = true
-        return true
-      }
-      // The container refused the request that carried its token: the operator must hear of it.
-      x.reason = 'upstream_rejected_token'
+    if (tokenRefused(x, statusCode, this.retryable)) {
+      this.retry = true
+      return true
     }
     this.resume = resume
     writeResponseHead(this.res, statusCode, rawHeaders, x, this.rt.hsts, this.c.responseRules)
@@ -109,31 +144,18 @@ class UpstreamExchange implements UpstreamHandler {
       res.end()
       return
     }
-    // Sent with a token that has been refreshed since (another request of the same burst saw the
-    // rotation first): retry with the current one, no second fetch from the secret's source.
-    const headers = x.upstreamHeaders
-    const current = c.token.value()
-    if (headers[x.tokenAt] !== current) {
-      x.rotated = true
-      headers[x.tokenAt] = current
-      dispatch(x, c, rt, res, body, 1)
-      return
-    }
-    c.token.refresh().then((changed) => {
-      if (changed) x.rotated = true
-      headers[x.tokenAt] = c.token.value()
-      dispatch(x, c, rt, res, body, 1)
-    }, () => dispatch(x, c, rt, res, body, 1))
+    renewToken(x, c).then(() => dispatch(x, c, rt, res, body, 1), () => {})
   }
 
   onError (err: Error): void {
     const { rt, res, x, c } = this
     if (x.upstream === this) x.upstream = undefined
-    if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
     const code = (err as { code?: string }).code
-    if (res.destroyed && code === 'UPSTREAM_ABORTED') return // the client went away
-    const reason = forwardFailureReason(code)
-    if (reason !== 'payload_too_large') rt.logger.warn({ requestId: x.requestId, container: c.name, code, reason }, 'upstream failure')
+    if (res.destroyed && code === 'UPSTREAM_ABORTED') {
+      if (x.upstreamEnd === 0) x.upstreamEnd = performance.now()
+      return // the client went away
+    }
+    const reason = upstreamFailed(x, c, rt.logger, code)
     if (res.headersSent) {
       // The body had started: cut the stream so the client sees a truncated response, not a lie.
       // HTTP/2 needs the error: a bare destroy() ends the stream cleanly (RST_STREAM NO_ERROR).

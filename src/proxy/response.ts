@@ -8,8 +8,9 @@ import { RESPONSE_DROP, connectionTokens } from './hop-by-hop.js'
 /**
  * The upstream's response head fields as relayed to the client, as one flat name/value list (no
  * header object is built; repeated fields stay repeated): without hop-by-hop fields and those its
- * Connection names. X-Request-Id and, on HTTPS, Strict-Transport-Security are the gateway's own:
- * the upstream's are not relayed. Then the container's `headers.response` rules (`rules.drop` also
+ * Connection names, and never an X-Auth-Token (a container that echoes the token it was sent must
+ * not hand it to the client). X-Request-Id and, on HTTPS, Strict-Transport-Security are the
+ * gateway's own: the upstream's are not relayed. Then the container's `headers.response` rules (`rules.drop` also
  * holds the CORS and RateLimit fields tollgate sets itself) and the exchange's own answer fields.
  */
 export function responseHead (raw: string[], x: Exchange, hsts: string | undefined, rules?: HeaderRules): string[] {
@@ -25,7 +26,7 @@ export function responseHead (raw: string[], x: Exchange, hsts: string | undefin
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i].toLowerCase()
     if (RESPONSE_DROP.has(k) || (listed !== undefined && listed.includes(k))) continue
-    if (k === 'x-request-id' || (hsts !== undefined && k === 'strict-transport-security')) continue
+    if (k === 'x-auth-token' || k === 'x-request-id' || (hsts !== undefined && k === 'strict-transport-security')) continue
     if (drop !== undefined && drop.has(k)) continue
     out.push(k, raw[i + 1])
   }

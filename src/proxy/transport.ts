@@ -21,14 +21,7 @@ export function clientKind (settings: UpstreamConfig): 'tollgate' | 'undici' {
 
 export function createTransport (opts: UpstreamOptions): Transport {
   const url = new URL(opts.origin)
-  let pem: string | undefined
-  if (opts.caFile !== undefined) {
-    try {
-      pem = readFileSync(opts.caFile, 'utf8')
-    } catch (err) {
-      throw new TollgateError('TG_ERR_TLS', `cannot read upstream CA ${opts.caFile}: ${errnoCode(err)}`)
-    }
-  }
+  const pem = readCa(opts.caFile)
   const s = opts.settings
   if (clientKind(s) === 'tollgate') {
     return createClient({
@@ -42,6 +35,24 @@ export function createTransport (opts: UpstreamOptions): Transport {
     })
   }
   return undiciTransport(undiciPool(url, pem, s))
+}
+
+/**
+ * An undici Pool to one upstream origin with the same settings and the same TLS verification (and
+ * extra CA) as the transport's: what the Fastify plugin hands @fastify/reply-from, whose own undici
+ * options would not verify the upstream's certificate.
+ */
+export function createUpstreamPool (opts: UpstreamOptions): Pool {
+  return undiciPool(new URL(opts.origin), readCa(opts.caFile), opts.settings)
+}
+
+function readCa (caFile: string | undefined): string | undefined {
+  if (caFile === undefined) return undefined
+  try {
+    return readFileSync(caFile, 'utf8')
+  } catch (err) {
+    throw new TollgateError('TG_ERR_TLS', `cannot read upstream CA ${caFile}: ${errnoCode(err)}`)
+  }
 }
 
 function undiciPool (url: URL, pem: string | undefined, s: UpstreamConfig): Pool {
@@ -73,6 +84,11 @@ const FROM_UNDICI: Record<string, string> = {
   UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'UPSTREAM_BAD_RESPONSE',
   // A header value undici refuses (a token with a line break, say): the request was never sent.
   UND_ERR_INVALID_ARG: 'UPSTREAM_BAD_REQUEST'
+}
+
+/** The code of an undici failure in the vocabulary of src/errors.ts's FORWARD_FAILURES (a system error keeps its own). */
+export function upstreamFailureCode (err: Error): string | undefined {
+  return (fromUndici(err) as { code?: string }).code
 }
 
 function fromUndici (err: Error): Error {
