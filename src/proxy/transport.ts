@@ -1,6 +1,7 @@
 // The transport to one container: a connection pool per upstream origin (tollgate's own HTTP/1.1
 // client, or undici's Pool behind the same interface), TLS verified (with an optional extra CA).
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { rootCertificates } from 'node:tls'
 import { Pool, type Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config/load.js'
@@ -67,7 +68,8 @@ function undiciPool (url: URL, pem: string | undefined, s: UpstreamConfig): Pool
     maxHeaderSize: s.maxResponseHeaderSize,
     // Upstream TLS is always verified: this gateway sends an IAM secret key upstream.
     connect: url.protocol === 'https:'
-      ? { rejectUnauthorized: true, servername: url.hostname, ...(ca !== undefined ? { ca } : {}) }
+      // SNI carries a host name only (RFC 6066): an IP address upstream is verified without it.
+      ? { rejectUnauthorized: true, ...(isIP(url.hostname.replace(/^\[|\]$/g, '')) === 0 ? { servername: url.hostname } : {}), ...(ca !== undefined ? { ca } : {}) }
       : undefined
   })
 }
