@@ -30,3 +30,13 @@ test('every installed copy of the advisory-bearing packages is at or above its f
     }
   }
 })
+
+test('the peer ranges of tollgate/fastify start at or above the fixed versions', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }
+  for (const name of ['fastify', '@fastify/reply-from', '@fastify/http-proxy']) {
+    const range = pkg.peerDependencies[name]
+    const m = /^\^(\d+\.\d+\.\d+)$/.exec(range ?? '')
+    assert.ok(m !== null, `${name}: a caret range, got ${range}`)
+    assert.ok(cmp(m[1], FLOORS[name].floor) >= 0, `${name}@${range} admits versions below ${FLOORS[name].floor} (${FLOORS[name].why})`)
+  }
+})

@@ -13,24 +13,27 @@ export interface RuleGateway {
   close (): Promise<void>
 }
 
+/** The container at "/" behind `upstream`: `/public…` open, the rest for the office (token from $UPSTREAM_TOKEN). */
+export function ruleContainer (upstream: string, office = OFFICE_RULE): Record<string, unknown> {
+  return {
+    upstream,
+    match: { path: '/' },
+    token: '${env:UPSTREAM_TOKEN}',
+    privacy: 'public',
+    policies: [
+      { name: 'public', condition: PUBLIC_RULE },
+      { name: 'office', condition: office }
+    ]
+  }
+}
+
 export async function startRuleGateway (opts: { token: string, office?: string, server?: Record<string, unknown> }): Promise<RuleGateway> {
   const rec = await startRecordingUpstream()
   const gw = await startGateway({
     env: { ...process.env, UPSTREAM_TOKEN: opts.token },
     config: {
       server: { httpOption: 'enabled', logLevel: 'warn', accessLog: false, ...opts.server },
-      containers: {
-        app: {
-          upstream: rec.url,
-          match: { path: '/' },
-          token: '${env:UPSTREAM_TOKEN}',
-          privacy: 'public',
-          policies: [
-            { name: 'public', condition: PUBLIC_RULE },
-            { name: 'office', condition: opts.office ?? OFFICE_RULE }
-          ]
-        }
-      }
+      containers: { app: ruleContainer(rec.url, opts.office) }
     }
   })
   return {

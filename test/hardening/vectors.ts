@@ -150,3 +150,89 @@ export const ACCEPTED: Array<{ id: string, name: string, raw: string }> = [
 export function materialise (raw: string): string {
   return raw.replaceAll('HOST\r\n', 'Host: localhost\r\n')
 }
+
+// ── Paths ──────────────────────────────────────────────────────────────────────────────────
+// Policy bypass by path tricks (paths.test.ts, and the Fastify plugin's hardening test): one
+// container at "/" whose rules open `/public…` to everyone and the rest to the office range only.
+
+export interface PathRow {
+  target: string
+  method?: string
+  /** Expected status; 0 = the connection is closed without an answer; -1 = the HTTP/2 stream is reset. */
+  status: number
+  /** For 200: the path (and query) the upstream must receive. */
+  forwarded?: string
+  reason?: string
+}
+
+export const ALLOWED = (target: string, forwarded: string): PathRow => ({ target, status: 200, forwarded })
+export const DENIED = (target: string): PathRow => ({ target, status: 403, reason: 'policy_denied' })
+export const REFUSED = (target: string, reason = 'path_not_canonical'): PathRow => ({ target, status: 400, reason })
+
+export const PATH_MATRIX: PathRow[] = [
+  ALLOWED('/public', '/public'),
+  ALLOWED('/public/x?a=1&b=%2F', '/public/x?a=1&b=%2F'),
+  ALLOWED('/%70ublic/x', '/public/x'),
+  ALLOWED('/%70%75%62%6c%69%63', '/public'),
+  ALLOWED('/public/%7e%41', '/public/~A'),
+  ALLOWED('/public/caf%c3%a9', '/public/caf%C3%A9'),
+  ALLOWED('/public/a|b', '/public/a%7Cb'),
+  ALLOWED('/public/a"b', '/public/a%22b'),
+  ALLOWED('/public/a{b}', '/public/a%7Bb%7D'),
+  ALLOWED('/public?/../admin', '/public?/../admin'),
+  ALLOWED('/public/...', '/public/...'),
+  ALLOWED('/public/x%3Fy', '/public/x%3Fy'),
+  ALLOWED('/public%252F..%252Fadmin', '/public%252F..%252Fadmin'),
+  DENIED('/admin'),
+  DENIED('/'),
+  DENIED('/PUBLIC/x'),
+  DENIED('/%50ublic/x'),
+  DENIED('/admin?/public'),
+  DENIED('/admin/public'),
+  DENIED('/%61dmin'),
+  REFUSED('/public/../admin'),
+  REFUSED('/public/./admin'),
+  REFUSED('/public/..'),
+  REFUSED('/public/.'),
+  REFUSED('/./admin'),
+  REFUSED('/public/%2e%2e/admin'),
+  REFUSED('/public/.%2e/admin'),
+  REFUSED('/public/%2E%2E%2Fadmin'),
+  REFUSED('/public%2F..%2Fadmin'),
+  REFUSED('/public%2f..%2fadmin'),
+  REFUSED('/public%5C..%5Cadmin'),
+  REFUSED('/public\\..\\admin'),
+  REFUSED('/public\\admin'),
+  REFUSED('/public%00'),
+  REFUSED('/public/%00/../admin'),
+  REFUSED('/public;/../admin'),
+  REFUSED('/public;x=1'),
+  REFUSED('/public%3B/../admin'),
+  REFUSED('//admin'),
+  REFUSED('/public//admin'),
+  REFUSED('/%2Fadmin'),
+  REFUSED('/public/%c0%ae%c0%ae/admin'),
+  REFUSED('/public/%e0%80%ae%e0%80%ae/admin'),
+  REFUSED('/public/%c0%af'),
+  REFUSED('/public/%ed%a0%80'),
+  REFUSED('/public%23/../admin'),
+  REFUSED('/public/%zz'),
+  REFUSED('/public%'),
+  REFUSED('/public%0d%0aX-Injected:%20x'),
+  REFUSED('/public%09'),
+  // Absolute-form (RFC 9112 §3.2.2): its authority stands for Host, which must then say the same.
+  ALLOWED('http://localhost/public', '/public'),
+  ALLOWED('HTTPS://LOCALHOST/%70ublic?q', '/public?q'),
+  DENIED('http://localhost/admin'),
+  REFUSED('http://localhost/public/../admin'),
+  REFUSED('http://evil.example/admin', 'header_duplicate_host'),
+  REFUSED('http://evil.example/public', 'header_duplicate_host'),
+  REFUSED('ftp://localhost/public', 'bad_request'),
+  REFUSED('http://user@localhost/public', 'header_duplicate_host'),
+  { target: 'public', status: 400 }, // llhttp
+  { target: '*', method: 'OPTIONS', status: 405, reason: 'method_not_allowed' },
+  { target: '/public', method: 'TRACE', status: 405, reason: 'method_not_allowed' },
+  // Node hands CONNECT to a 'connect' listener, of which there is none: the socket is closed.
+  { target: 'localhost:443', method: 'CONNECT', status: 0 },
+  { target: '/public', method: 'CONNECT', status: 0 }
+]

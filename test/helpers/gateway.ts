@@ -37,6 +37,14 @@ export function registerSecretValue (value: string): void {
   if (value.length >= 6) knownSecrets.add(value)
 }
 
+/** Every ${env:NAME} a config text references is a secret for the never-leaked check. */
+export function registerEnvSecrets (configText: string, env: NodeJS.ProcessEnv): void {
+  for (const m of configText.matchAll(/\$\{env:([^}]+)\}/g)) {
+    const v = env[m[1]]
+    if (v !== undefined) registerSecretValue(v)
+  }
+}
+
 /** Throws when a log line carries a known secret value (names the line's type, never the value). */
 export function assertNoSecretInLogs (lines: readonly string[]): void {
   lines.forEach((line, i) => {
@@ -44,6 +52,35 @@ export function assertNoSecretInLogs (lines: readonly string[]): void {
       if (line.includes(v)) throw new Error(`a secret value leaked into log line ${i} (msg: ${JSON.stringify(/"msg":"([^"]*)"/.exec(line)?.[1] ?? '?')})`)
     }
   })
+}
+
+/** A debug-level pino logger whose lines are kept (parsed) for assertions and the never-leaked check. */
+export function captureLogs (): { logger: pino.Logger, logs: Array<Record<string, unknown>>, lines: string[] } {
+  const lines: string[] = []
+  const logs: Array<Record<string, unknown>> = []
+  const sink = new Writable({
+    write (chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line === '') continue
+        allLogLines.push(line)
+        lines.push(line)
+        try { logs.push(JSON.parse(line)) } catch { logs.push({ raw: line }) }
+      }
+      cb()
+    }
+  })
+  return { logger: pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink), logs, lines }
+}
+
+export type Get = TestGateway['get']
+
+/** A `get(path, opts)` against `base` through `agent`: status, headers and the body read whole. */
+export function getter (base: string, agent: Agent): Get {
+  return async (path, o = {}) => {
+    const res = await request(base + path, { dispatcher: agent, method: (o.method ?? 'GET') as 'GET', headers: o.headers, body: o.body })
+    const body = await res.body.text()
+    return { status: res.statusCode, headers: res.headers as Record<string, string | string[] | undefined>, body, json: () => JSON.parse(body) }
+  }
 }
 
 export interface GatewayOptions {
@@ -67,26 +104,9 @@ export async function startGateway (opts: GatewayOptions): Promise<TestGateway> 
   const configFile = join(dir, 'tollgate.yaml')
   const text = stringify(cfg)
   writeFileSync(configFile, text)
-  // Every ${env:NAME} the config references is a secret for the never-leaked check.
-  for (const m of text.matchAll(/\$\{env:([^}]+)\}/g)) {
-    const v = (opts.env ?? process.env)[m[1]]
-    if (v !== undefined) registerSecretValue(v)
-  }
-  const ownLines: string[] = []
+  registerEnvSecrets(text, opts.env ?? process.env)
   const config = await loadConfig(configFile, opts.env ?? process.env)
-  const logs: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write (chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line === '') continue
-        allLogLines.push(line)
-        ownLines.push(line)
-        try { logs.push(JSON.parse(line)) } catch { logs.push({ raw: line }) }
-      }
-      cb()
-    }
-  })
-  const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink)
+  const { logger, logs, lines: ownLines } = captureLogs()
   const app = await buildApp(config, { logger, env: opts.env ?? process.env, ...opts.app })
   const addr = await app.listen()
   const agent = new Agent({ connect: { ca: testCa().cert, servername: 'localhost' } })
@@ -101,11 +121,7 @@ export async function startGateway (opts: GatewayOptions): Promise<TestGateway> 
     configFile,
     logs,
     agent,
-    async get (path, o = {}) {
-      const res = await request(url + path, { dispatcher: agent, method: (o.method ?? 'GET') as 'GET', headers: o.headers, body: o.body })
-      const body = await res.body.text()
-      return { status: res.statusCode, headers: res.headers as Record<string, string | string[] | undefined>, body, json: () => JSON.parse(body) }
-    },
+    get: getter(url, agent),
     async close () {
       await app.close(1000)
       await agent.close()

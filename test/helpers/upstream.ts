@@ -2,7 +2,7 @@
 // it receives and answers with a JSON echo, or with whatever the test's handler does.
 import { createServer as createHttps } from 'node:https'
 import { createServer as createHttp, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createTcp, type AddressInfo } from 'node:net'
 import { localhostCert } from './pki.js'
 
 export interface Received {
@@ -56,4 +56,13 @@ export async function startUpstream (opts: { tls?: boolean, handler?: Handler, c
       await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   }
+}
+
+/** A loopback port nothing listens on (bound, then released): for an upstream that is not there, or a server to start. */
+export async function freePort (): Promise<number> {
+  const s = createTcp()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as AddressInfo).port
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return port
 }

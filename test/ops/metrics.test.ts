@@ -4,11 +4,10 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer, type AddressInfo } from 'node:net'
 import { Client, request } from 'undici'
 import { stringify } from 'yaml'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
-import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { freePort, startUpstream, type Upstream } from '../helpers/upstream.js'
 import { testCa } from '../helpers/pki.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createMetrics, NO_CONTAINER } from '../../src/observability/metrics.js'
@@ -18,14 +17,6 @@ import { scrape, value, eventually, parseExposition } from './helpers.js'
 
 const TOKEN = 'ops-metrics-token-' + Math.random().toString(36).slice(2)
 
-async function closedPort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
-
 describe('metrics on the admin listener', () => {
   let up: Upstream
   let slow: Upstream
@@ -34,7 +25,7 @@ describe('metrics on the admin listener', () => {
     up = await startUpstream({ tls: false })
     // undici's timeouts tick at ~0.5 s: answer well after the 100 ms timeout has fired.
     slow = await startUpstream({ tls: false, handler: (_req, res) => { setTimeout(() => { res.writeHead(200); res.end('late') }, 2500) } })
-    const down = await closedPort()
+    const down = await freePort()
     const container = (upstream: string, path: string, extra: Record<string, unknown> = {}): Record<string, unknown> =>
       ({ upstream, match: { path }, token: '${env:OPS_TOKEN}', privacy: 'public', ...extra })
     gw = await startGateway({
