@@ -86,9 +86,9 @@ function node (script: string): string {
   return join(here, script)
 }
 
-async function startServer (name: string, script: string, env: NodeJS.ProcessEnv): Promise<{ proc: Proc, port: number }> {
+async function startServer (name: string, script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<{ proc: Proc, port: number }> {
   const port = await freePort()
-  const proc = start({ name, args: [node(script)], env: { ...env, PORT: String(port), BENCH_TOKEN: TOKEN } })
+  const proc = start({ name, args: [...nodeArgs, node(script)], env: { ...env, PORT: String(port), BENCH_TOKEN: TOKEN } })
   procs.push(proc)
   await waitForPort(proc, port)
   return { proc, port }
@@ -205,6 +205,10 @@ async function main (): Promise<void> {
       }
       const bare = await startServer('bare', 'servers/bare.js', { UPSTREAM: upstreamUrl })
       targets.push({ id: 'bare', label: 'bare @fastify/http-proxy', group: 'main', url: `http://127.0.0.1:${bare.port}/hello/bench`, proc: bare.proc, headers })
+      // The same gateway config the standalone tollgate runs (its listeners are ignored by the plugin).
+      const pluginConfig = writeGatewayConfig(dir, 'plugin', pki, { http: 0, https: 0, upstream: upstream.port }, { upstream: UPSTREAM_OVERRIDES, containers: 1, cidrs: 1 })
+      const plugin = await startServer('plugin', 'servers/plugin.js', { CONFIG: pluginConfig.file }, ['--import', node('lib/clock.js')])
+      targets.push({ id: 'plugin', label: 'tollgate as a Fastify plugin, full pipeline', group: 'main', url: `http://127.0.0.1:${plugin.port}/hello/bench`, proc: plugin.proc, headers })
       const floor = await startServer('floor', 'servers/floor.js', { UPSTREAM: upstreamUrl })
       targets.push({ id: 'floor', label: 'node:http + undici stream, nothing else', group: 'main', url: `http://127.0.0.1:${floor.port}/hello/bench`, proc: floor.proc, headers })
       const floorClient = await startServer('floor-client', 'servers/floor-client.js', { UPSTREAM: upstreamUrl })

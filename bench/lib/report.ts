@@ -147,6 +147,7 @@ export function summarize (report: BenchReport): Summary {
   if (tg !== undefined && bare !== undefined) {
     checks.push({ name: 'full pipeline p99 vs bare p99', want: `≤ ${bare.p99} ms`, got: `${tg.p99} ms`, met: tg.p99 <= bare.p99 })
   }
+  ratio('tollgate as a Fastify plugin vs bare baseline (rps)', 0.9, byId.get('plugin'), bare)
   ratio('1 → 1,000 containers (rps kept)', 0.9, byId.get('tollgate-1000c'), tg)
   const literal = byId.get('tollgate-literal-cidrs')
   ratio(`1 → ${literal?.label.match(/\d+/)?.[0] ?? 'n'} CIDRs, literal list in the condition (rps kept)`, 0.9, literal, tg)
