@@ -9,7 +9,7 @@
 // reasons, and reply-from never retries on its own.
 import { Readable } from 'node:stream'
 import type { Dispatcher, Pool } from 'undici'
-import type { Upstream } from '../runtime.js'
+import type { ContainerRuntime, Upstream } from '../runtime.js'
 import { READ_WHOLE, readWholeBody, requestBody, type Body } from '../proxy/body.js'
 import { renewToken, tokenRefused, tokenRetryable, upstreamFailed } from '../proxy/forward.js'
 import { responseHead } from '../proxy/response.js'
@@ -57,19 +57,16 @@ export function forwardTo (request: AnyRequest, _reply: AnyReply): void {
   send(p, body, 0)
 }
 
-/** reply-from's per-request state, kept with the request: the body (sent again on a retry) and whether a retry may happen. */
-const sent = new WeakMap<Pending, { body: Body, retryable: boolean }>()
-
 function send (p: Pending, body: Body, attempt: number): void {
   const { request, reply, x } = p
   const c = p.container!
-  sent.set(p, { body, retryable: tokenRetryable(x, c, body, attempt) })
+  p.body = body
+  p.retryable = tokenRetryable(x, c, body, attempt)
   x.upstreamStart = performance.now()
-  let opts = OPTIONS
+  let opts = optionsFor(c, p.state.rt.config.server.upstream.timeout)
   if (body instanceof Readable) request.body = body
   // A body read whole (chunked HTTP/1.1) goes as it is; reply-from would JSON-encode it from request.body.
-  else if (body !== null) opts = { ...OPTIONS, body, contentType: 'application/octet-stream', timeout: c.timeout }
-  if (opts === OPTIONS) opts = c.timeout === OPTIONS.timeout ? OPTIONS : { ...OPTIONS, timeout: c.timeout }
+  else if (body !== null) opts = { ...opts, body, contentType: 'application/octet-stream' }
   try {
     reply.from(c.upstream.origin + x.upstreamPath, opts)
   } catch (err) {
@@ -81,7 +78,22 @@ function send (p: Pending, body: Body, attempt: number): void {
 
 const EMPTY = Object.freeze({})
 
-const OPTIONS: NonNullable<Parameters<AnyReply['from']>[1]> = {
+const withTimeout = new WeakMap<ContainerRuntime<PluginUpstream>, ReplyOptions>()
+
+/**
+ * The options for a container: the shared ones, or (a container with its own `timeout`) a copy with
+ * that response-head timeout, made once. The pools' own is the config's `server.upstream.timeout`.
+ */
+function optionsFor (c: ContainerRuntime<PluginUpstream>, poolTimeout: number): ReplyOptions {
+  if (c.timeout === poolTimeout) return OPTIONS
+  let opts = withTimeout.get(c)
+  if (opts === undefined) withTimeout.set(c, opts = { ...OPTIONS, timeout: c.timeout })
+  return opts
+}
+
+type ReplyOptions = NonNullable<Parameters<AnyReply['from']>[1]>
+
+const OPTIONS: ReplyOptions = {
   // The upstream head as the screen and inject steps built it; reply-from's copy of the client's is dropped.
   rewriteRequestHeaders: (request) => fields(pendingOf(request)!.x.upstreamHeaders),
   // The query as it came (reply-from would rebuild it through URL parsing).
@@ -91,8 +103,7 @@ const OPTIONS: NonNullable<Parameters<AnyReply['from']>[1]> = {
   onResponse: relay,
   onError: failed,
   // reply-from would retry a GET answered 503 up to 10 times: tollgate relays what the upstream said.
-  retryDelay: () => null,
-  timeout: undefined
+  retryDelay: () => null
 }
 
 /** A flat name/value list as a header object (repeated names as arrays), with no prototype a name could reach. */
@@ -123,10 +134,9 @@ function relay (request: AnyRequest, reply: AnyReply, res: Relayed): void {
   }
   x.upstreamEnd = performance.now()
   const status = res.statusCode
-  const attempt = sent.get(p)!
-  if (tokenRefused(x, status, attempt.retryable)) {
+  if (tokenRefused(x, status, p.retryable)) {
     stream.resume()
-    renewToken(x, p.container!).then(() => send(p, attempt.body, 1), () => {})
+    renewToken(x, p.container!).then(() => send(p, p.body, 1), () => {})
     return
   }
   const raw: string[] = []

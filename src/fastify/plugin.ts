@@ -23,6 +23,7 @@ import { connectionOf } from '../identity/identify.js'
 import { createObserver } from '../observability/access.js'
 import type { Logger } from '../observability/logger.js'
 import { createUpstreamPool } from '../proxy/transport.js'
+import type { Body } from '../proxy/body.js'
 import type { Principal } from '../policy/types.js'
 import { forwardTo, upstreams, type PluginUpstream } from './forward.js'
 
@@ -76,6 +77,10 @@ export interface PluginState {
 
 export class Pending {
   container: ContainerRuntime<PluginUpstream> | undefined = undefined
+  /** What goes upstream as the body (sent again on the one retry). */
+  body: Body = null
+  /** The upstream's 401/403 may be retried once with a renewed token (src/proxy/forward.ts, tokenRetryable). */
+  retryable = false
   constructor (readonly state: PluginState, readonly request: AnyRequest, readonly reply: AnyReply,
     readonly done: HookHandlerDoneFunction, readonly x: Exchange) {}
 }
