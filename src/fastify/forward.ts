@@ -4,9 +4,9 @@
 // what comes back are tollgate's, not reply-from's defaults: the upstream head is the one the
 // screen and inject steps built (never the client's credential, exactly one X-Auth-Token), the
 // path is the one inject set (the canonical one the policy decided on, less the match prefix under
-// stripPrefix), the response head goes through the same
-// hygiene as the standalone server's (src/proxy/response.ts), failures answer with the same
-// reasons, and reply-from never retries on its own.
+// stripPrefix), the response head goes through the same hygiene and header rules as the standalone
+// server's (src/proxy/response.ts), failures answer with the same reasons, and reply-from never
+// retries on its own.
 import { Readable } from 'node:stream'
 import type { Dispatcher, Pool } from 'undici'
 import type { ContainerRuntime, Upstream } from '../runtime.js'
