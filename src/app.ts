@@ -9,7 +9,7 @@ import { createSecureContext } from 'node:tls'
 import type { LoadedConfig } from './config/load.js'
 import { TollgateError, errnoCode } from './errors.js'
 import { buildParts, closeParts, type Runtime, type RuntimeParts } from './runtime.js'
-import { createHandler } from './pipeline.js'
+import { createConnectHandler, createHandler, createUpgradeHandler } from './pipeline.js'
 import type { ExchangeRecord, Observer } from './exchange.js'
 import { createObserver } from './observability/access.js'
 import { createLogger, type Logger } from './observability/logger.js'
@@ -22,6 +22,7 @@ import { createRedirectHandler } from './server/redirect.js'
 import type { MasterKeys } from './secrets/index.js'
 import { HighWater } from './files/integrity.js'
 import { createMemoryCounters, type MemoryCounters } from './limits/store.js'
+import { createTunnels, type Tunnels } from './websocket/tunnels.js'
 
 export interface AppOptions {
   logger?: Logger
@@ -68,7 +69,9 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   const counters = createMemoryCounters()
   // Survives reloads: a reload can never go back to an older store or keys file than one already served.
   const custody: Custody = { masterKeys: opts.masterKeys, highWater: new HighWater() }
-  const { resolver, authenticator, runtime: first } = await instrumentedParts(config, logger, env, metrics, counters, custody)
+  // One tunnel registry for the process: an open WebSocket tunnel outlives reloads.
+  const tunnels = createTunnels(metrics.tunnelEvents)
+  const { resolver, authenticator, runtime: first } = await instrumentedParts(config, logger, env, metrics, counters, custody, tunnels)
   let current: Runtime = first
   let parts = { resolver, authenticator }
   let draining = false
@@ -98,7 +101,12 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
       ...common,
       allowHTTP1: true,
       handshakeTimeout: limits.tlsHandshakeTimeout,
-      settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderSize },
+      settings: {
+        maxConcurrentStreams: limits.http2MaxConcurrentStreams,
+        maxHeaderListSize: limits.maxHeaderSize,
+        // RFC 8441: WebSockets over HTTP/2 (extended CONNECT), for containers with websocket: true.
+        enableConnectProtocol: config.server.websocket.http2
+      },
       maxSessionInvalidFrames: 100,
       maxSessionRejectedStreams: 100,
       unknownProtocolTimeout: limits.tlsHandshakeTimeout
@@ -114,6 +122,8 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   }
   // Node answers an Expect other than 100-continue with 417 and keeps the connection; the pipeline refuses it and closes.
   https.on('checkExpectation', httpsHandler)
+  https.on('upgrade', createUpgradeHandler(getRuntime, observer, 'https'))
+  if (config.server.http2) https.on('connect', createConnectHandler(getRuntime, observer, 'https'))
   if (limits.maxRequestsPerSocket > 0) (https as unknown as HttpServer).maxRequestsPerSocket = limits.maxRequestsPerSocket
   guardConnections(https as Server, limits, logger)
   https.on('tlsClientError', () => { /* handshake failures and timeouts: the socket is already destroyed */ })
@@ -127,6 +137,8 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
       : createRedirectHandler(getRuntime, observer, () => getRuntime().config.server.redirectPort ?? (https.address() as AddressInfo | null)?.port ?? config.server.listen.https.port)
     http = createHttpServer({ ...common }, plain as never)
     http.on('checkExpectation', plain)
+    // Redirected: an upgrade request is a request like any other (Node serves it through 'request': a 301).
+    if (config.server.httpOption === 'enabled') http.on('upgrade', createUpgradeHandler(getRuntime, observer, 'http'))
     if (limits.maxRequestsPerSocket > 0) http.maxRequestsPerSocket = limits.maxRequestsPerSocket
     guardConnections(http, limits, logger)
     const plainConns = trackConnections(http, { tls: false })
@@ -173,6 +185,8 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
       const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadlineMs) })
       await Promise.race([Promise.all(conns.map(async (c) => await c.settled())), deadline])
       clearTimeout(timer)
+      // WebSocket tunnels run until the deadline, then are cut (their access lines say `shutdown`).
+      tunnels.closeAll()
       for (const c of conns) c.destroyAll()
       await current.close()
       await closeParts(parts)
@@ -192,7 +206,7 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
     } catch (err) {
       throw new TollgateError('TG_ERR_TLS', `server.tls: ${(err as Error).message}`)
     }
-    const built = await instrumentedParts(next, logger, env, metrics, counters, custody)
+    const built = await instrumentedParts(next, logger, env, metrics, counters, custody, tunnels)
     const old = current
     const oldParts = parts
     current = built.runtime
@@ -206,14 +220,15 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   return app
 }
 
-async function instrumentedParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics, counters: MemoryCounters, custody: Custody): Promise<RuntimeParts> {
+async function instrumentedParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics, counters: MemoryCounters, custody: Custody, tunnels: Tunnels): Promise<RuntimeParts> {
   const parts = await buildParts(config, {
     logger,
     env,
     masterKeys: custody.masterKeys,
     highWater: custody.highWater,
     events: metrics.secretEvents,
-    rateLimits: { memory: counters, events: metrics.rateLimitEvents }
+    rateLimits: { memory: counters, events: metrics.rateLimitEvents },
+    tunnels
   })
   metrics.instrument(parts.runtime)
   return parts

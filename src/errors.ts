@@ -42,6 +42,14 @@ export const REASONS = {
   path_not_canonical: { status: 400, error: 'bad_request', close: true, description: 'The path has encoded slashes, dot segments, "//", ";", NUL or backslashes.' },
   method_not_allowed: { status: 405, error: 'method_not_allowed', close: true, description: 'CONNECT, TRACE, TRACK and OPTIONS * are not proxied.' },
   payload_too_large: { status: 413, error: 'payload_too_large', close: true, description: 'The body exceeds the container\'s limit.' },
+  websocket_bad_handshake: {
+    status: 400,
+    error: 'bad_request',
+    close: true,
+    description: 'A WebSocket upgrade to a `websocket: true` container that is not a valid RFC 6455 handshake (not GET, no 16-byte Sec-WebSocket-Key, Sec-WebSocket-Version other than 13), or any upgrade request announcing a body.'
+  },
+  websocket_ip_limit: { status: 429, error: 'too_many_requests', description: 'This client IP holds `server.websocket.maxTunnelsPerIp` open WebSocket tunnels already.' },
+  websocket_limit: { status: 503, error: 'unavailable', description: 'The gateway holds `server.websocket.maxTunnels` open WebSocket tunnels already.' },
   upstream_unreachable: { status: 502, error: 'bad_gateway', description: 'The container refused, reset or failed TLS verification.' },
   upstream_bad_response: { status: 502, error: 'bad_gateway', description: 'The container answered with a malformed or oversize response.' },
   upstream_timeout: { status: 504, error: 'gateway_timeout', description: 'The container did not answer in time.' },
@@ -70,6 +78,7 @@ export const FORWARD_FAILURES = {
   UPSTREAM_HEADERS_TIMEOUT: { reason: 'upstream_timeout', description: 'No response head within the container\'s `timeout`.' },
   UPSTREAM_BODY_TIMEOUT: { reason: 'upstream_timeout', description: 'The response body stalled longer than `server.upstream.bodyTimeout`.' },
   UPSTREAM_BAD_RESPONSE: { reason: 'upstream_bad_response', description: 'The response could not be read: not HTTP, oversize head, a 101, a short body.' },
+  UPSTREAM_BAD_HANDSHAKE: { reason: 'upstream_bad_response', description: 'A WebSocket upgrade was answered 101 without `Upgrade: websocket` and `Connection: upgrade`, with a wrong `Sec-WebSocket-Accept`, or with a subprotocol or extension the client did not offer: nothing of it reached the client.' },
   UPSTREAM_CLOSED: { reason: 'upstream_unreachable', description: 'The container closed the connection before the response was complete.' },
   UPSTREAM_BAD_REQUEST: { reason: 'internal_error', description: 'A header value or target would split the request head (a token with a line break): nothing was sent.' },
   UPSTREAM_REQ_CONTENT_LENGTH_MISMATCH: { reason: 'payload_too_large', description: 'The request body did not match its Content-Length.' },

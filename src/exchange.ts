@@ -1,6 +1,7 @@
 // One request's state, from its arrival to the observer: the one object every step of the
 // pipeline reads and fills (src/pipeline.ts states the order), and what the access log, the
 // decision log and the metrics see once the response is done.
+import type { Socket } from 'node:net'
 import type { ReasonId } from './errors.js'
 import { ANONYMOUS, type Principal } from './policy/types.js'
 
@@ -35,6 +36,32 @@ export interface ExchangeRecord {
   /** Set when the token was refreshed after a 401/403 from the upstream. */
   readonly rotated: boolean
   readonly scheme: Scheme
+  /** Set once a WebSocket tunnel opened: the access line is written when it closes. */
+  readonly tunnel?: TunnelRecord | undefined
+}
+
+/** A WebSocket tunnel as the access line and the metrics see it (bytes to the client are `bytes`). */
+export interface TunnelRecord {
+  /** 101 (HTTP/1.1) or 200 (HTTP/2 extended CONNECT). */
+  readonly status: number
+  /** Bytes from the client to the container. */
+  bytesIn: number
+  /**
+   * Who or what ended it: the side that sent the first WebSocket Close frame, else the side whose
+   * connection ended first (client, upstream), or idle, shutdown.
+   */
+  cause: string
+  /** The status code of the first Close frame (1005: none given); undefined when none was seen. */
+  closeCode: number | undefined
+}
+
+/** An upgrade request: HTTP/1.1 `Upgrade`, or an HTTP/2 extended CONNECT for a WebSocket (RFC 8441). */
+export type UpgradeKind = 'http1' | 'http2'
+
+/** The connection Node handed over with an HTTP/1.1 upgrade request, and the bytes that came after its head. */
+export interface Handover {
+  readonly socket: Socket
+  readonly head: Buffer
 }
 
 export interface Observer {
@@ -88,6 +115,17 @@ export class Exchange implements ExchangeRecord {
   upstream: Cancellable | undefined = undefined
   /** The response was ended by tollgate before it was complete (an upstream failure mid-body, a dropped request). */
   cut = false
+  /** An upgrade request (HTTP/1.1 Upgrade, HTTP/2 extended CONNECT); undefined for any other. */
+  upgrade: UpgradeKind | undefined = undefined
+  /** HTTP/1.1 upgrades: the connection, for the tunnel. */
+  handover: Handover | undefined = undefined
+  /** The websocket step tunnels this upgrade (otherwise an upgrade is served as a plain request). */
+  websocket = false
+  /** A credential the client offered as a `tollgate.bearer.…` WebSocket subprotocol; null when several. */
+  protocolCredential: string | null | undefined = undefined
+  /** The client offered the `tollgate` subprotocol (selected when the container selects none). */
+  protocolMarker = false
+  tunnel: TunnelRecord | undefined = undefined
 
   constructor (method: string, scheme: Scheme, start = performance.now()) {
     this.method = method
@@ -101,6 +139,10 @@ export class Exchange implements ExchangeRecord {
    * left before tollgate had ended the response (what was still running for it can stop).
    */
   closed (res: { readonly writableEnded: boolean, readonly writableFinished: boolean, readonly headersSent: boolean, readonly statusCode: number }): boolean {
+    if (this.tunnel !== undefined) {
+      this.status = this.tunnel.status
+      return false
+    }
     if (this.cut) {
       this.status = res.headersSent ? res.statusCode : 0
       return false

@@ -1,7 +1,7 @@
 // The pipeline: the only code that knows the order of a request's steps.
 //
-//   identity → target, header screen, host → route → cors → limit (ip, header) → authenticate
-//   → authorize → limit (principal) → inject → forward
+//   identity → target, header screen, host → route → websocket → cors → limit (ip, header)
+//   → authenticate → authorize → limit (principal) → inject → forward
 //
 // Each step lives in the room named after it and reads and fills the request's Exchange
 // (src/exchange.ts); a step that refuses the request (or answers it itself: a CORS preflight)
@@ -11,11 +11,15 @@
 // Outlet: the standalone server's (below) answers on Node's own request/response objects (HTTP/1.1
 // and HTTP/2 compat alike) with reject() and forwards with tollgate's transport; the Fastify
 // plugin's (src/fastify/) answers through Fastify's reply and forwards with @fastify/reply-from.
-// A reload swaps the Runtime; a request keeps the one it started with.
+// Upgrade requests to the standalone server (HTTP/1.1 `Upgrade`, HTTP/2 extended CONNECT) enter
+// the same handler with their connection (createUpgradeHandler, createConnectHandler): the
+// websocket step says whether they become a tunnel, which the forward step then opens. A reload
+// swaps the Runtime; a request keeps the one it started with.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { Http2ServerResponse, type Http2ServerRequest } from 'node:http2'
+import type { Socket } from 'node:net'
 import type { ReasonId } from './errors.js'
-import { Exchange, type Observer, type Scheme } from './exchange.js'
+import { Exchange, type Handover, type Observer, type Scheme, type UpgradeKind } from './exchange.js'
 import type { Runtime, ContainerRuntime, Upstream } from './runtime.js'
 import { reject } from './reject.js'
 import { connectionOf, identify, peerOf } from './identity/identify.js'
@@ -29,7 +33,9 @@ import { cors } from './cors/cors.js'
 import { limitClient, limitPrincipal } from './limits/limits.js'
 import { forward } from './proxy/forward.js'
 import type { Transport } from './proxy/client.js'
+import { websocket } from './websocket/handshake.js'
 import { countReset, isRefused } from './server/guards.js'
+import { upgradeResponse } from './server/upgrade.js'
 
 export type { Exchange, ExchangeRecord, Observer } from './exchange.js'
 
@@ -50,9 +56,12 @@ export interface Outlet<T, U extends Upstream = Transport> {
 export type DecidedRequest = RequestHead & Parameters<typeof connectionOf>[0]
 
 export function createHandler (getRuntime: () => Runtime, observer: Observer, scheme: Scheme) {
-  return function handle (req: Req, res: Res): void {
+  return function handle (req: Req, res: Res, upgrade?: UpgradeKind, handover?: Handover): void {
     const rt = getRuntime()
-    const x = new Exchange(req.method ?? 'GET', scheme)
+    // An HTTP/2 WebSocket (CONNECT with :protocol) is the HTTP/1.1 handshake's GET to every step.
+    const x = new Exchange(upgrade === 'http2' ? 'GET' : req.method ?? 'GET', scheme)
+    x.upgrade = upgrade
+    x.handover = handover
     const session = (req as Http2ServerRequest).stream?.session // gone from the stream once it closes
     // 'close' follows 'finish' (HTTP/1.1 and HTTP/2 alike) and also comes when the client went away
     // first: one listener per request is enough.
@@ -69,6 +78,34 @@ export function createHandler (getRuntime: () => Runtime, observer: Observer, sc
       rt.logger.error({ err: { message: (err as Error).message, stack: (err as Error).stack }, requestId: x.requestId }, 'pipeline failure')
       reject(x, res, 'internal_error', rt.hsts)
     }
+  }
+}
+
+/**
+ * HTTP/1.1 upgrade requests (the server's 'upgrade' event): Node hands the connection over once the
+ * head is read; the request runs through the same handler and is answered on that connection.
+ */
+export function createUpgradeHandler (getRuntime: () => Runtime, observer: Observer, scheme: Scheme) {
+  const handle = createHandler(getRuntime, observer, scheme)
+  return function onUpgrade (req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const res = upgradeResponse(req, socket, getRuntime().config.server.limits.requestTimeout)
+    handle(req, res, 'http1', { socket, head })
+  }
+}
+
+/**
+ * CONNECT (the server's 'connect' event): an HTTP/2 extended CONNECT for a WebSocket (RFC 8441) is
+ * an upgrade, any other HTTP/2 CONNECT a request the target step refuses (405); an HTTP/1.1 CONNECT
+ * is dropped, as Node drops it when nobody listens.
+ */
+export function createConnectHandler (getRuntime: () => Runtime, observer: Observer, scheme: Scheme) {
+  const handle = createHandler(getRuntime, observer, scheme)
+  return function onConnect (req: Req, resOrSocket: Http2ServerResponse | Socket): void {
+    if (!(resOrSocket instanceof Http2ServerResponse)) {
+      resOrSocket.destroy()
+      return
+    }
+    handle(req, resOrSocket, req.headers[':protocol'] === 'websocket' ? 'http2' : undefined)
   }
 }
 
@@ -99,6 +136,8 @@ export function decide<T, U extends Upstream> (rt: Runtime<U>, req: DecidedReque
 
   const c = route(x, rt.router)
   if (c === undefined) return out.refuse(rt, to, x, 'no_route')
+  const unfit = websocket(x, c, headers)
+  if (unfit !== undefined) return out.refuse(rt, to, x, unfit)
 
   const preflight = cors(x, c.cors, headers)
   if (preflight !== undefined) return out.refuse(rt, to, x, preflight)

@@ -5,7 +5,9 @@
 // transport, or the undici pool @fastify/reply-from forwards over).
 import { policyOptions, type RuntimeConfig } from './config/load.js'
 import { buildRouter, type Routable, type Router } from './proxy/router.js'
-import { createTransport, type UpstreamOptions } from './proxy/transport.js'
+import { createTransport, readCa, type UpstreamOptions } from './proxy/transport.js'
+import { createTunnels, type Tunnels } from './websocket/tunnels.js'
+import type { TunnelTarget } from './websocket/tunnel.js'
 import type { Transport } from './proxy/client.js'
 import { ipMatcher, type IpMatcher } from './identity/index.js'
 import { compileContainerPolicy, type ContainerPolicy } from './policy/index.js'
@@ -48,6 +50,10 @@ export interface ContainerRuntime<U extends Upstream = Transport> extends Routab
   readonly responseRules: HeaderRules | undefined
   readonly cors: CorsPolicy | undefined
   readonly limits: ContainerLimits | undefined
+  /** `websocket: true`: upgrades are tunnelled to the container. */
+  readonly websocket: boolean
+  /** Where a tunnel's upgrade request goes (own connection, TLS verified with the same CA); set when `websocket`. */
+  readonly tunnelTarget: TunnelTarget | undefined
 }
 
 export interface Runtime<U extends Upstream = Transport> {
@@ -61,6 +67,8 @@ export interface Runtime<U extends Upstream = Transport> {
   readonly hsts: string | undefined
   readonly maxHeaderCount: number
   readonly logger: Logger
+  /** Open WebSocket tunnels: the app's one registry, shared by every runtime (a tunnel outlives a reload). */
+  readonly tunnels: Tunnels
   close (): Promise<void>
 }
 
@@ -70,6 +78,8 @@ export interface RuntimeDeps {
   authenticator?: Authenticator
   /** Memory counters kept across reloads, and metric hooks (default: fresh counters, no hooks). */
   rateLimits?: RateLimitDeps
+  /** The app's tunnel registry (default: a fresh one). */
+  tunnels?: Tunnels
 }
 
 let generation = 0
@@ -94,6 +104,7 @@ export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps, op
       const url = new URL(c.upstream)
       const pool = open({ origin: url.origin, caFile: c.upstreamCa, settings: config.server.upstream })
       pools.push(pool)
+      const timeout = c.timeout ?? config.server.upstream.timeout
       return {
         name,
         host: c.match.host,
@@ -105,7 +116,7 @@ export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps, op
         upstream: pool,
         upstreamHost: url.host,
         bodyLimit: c.bodyLimit ?? config.server.limits.bodyLimit,
-        timeout: c.timeout ?? config.server.upstream.timeout,
+        timeout,
         stripPrefix: c.stripPrefix && c.match.path !== '/',
         requestRules: compileHeaderRules(c.headers?.request),
         responseRules: compileHeaderRules(c.headers?.response, [
@@ -113,7 +124,11 @@ export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps, op
           ...(c.rateLimit !== undefined ? RATE_LIMIT_FIELDS : [])
         ]),
         cors: compileCors(c.cors),
-        limits: byContainer.get(name)
+        limits: byContainer.get(name),
+        websocket: c.websocket,
+        tunnelTarget: c.websocket
+          ? { origin: url, ca: readCa(c.upstreamCa), connectTimeout: config.server.upstream.connectTimeout, timeout }
+          : undefined
       }
     })
     const held = limits
@@ -131,6 +146,7 @@ export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps, op
         : undefined,
       maxHeaderCount: config.server.limits.maxHeaderCount,
       logger: deps.logger,
+      tunnels: deps.tunnels ?? createTunnels(),
       async close () {
         await Promise.allSettled(pools.map((p) => p.close()))
         held.close()
@@ -161,6 +177,8 @@ export interface PartsOptions {
   events?: SecretEvents
   /** Rate-limit counters kept across reloads, and their metric hooks. */
   rateLimits?: RateLimitDeps
+  /** The app's WebSocket tunnel registry (kept across reloads). */
+  tunnels?: Tunnels
 }
 
 /** Resolver, authenticator, runtime: on any failure what was built is closed again. */
@@ -172,7 +190,7 @@ export async function buildParts (config: RuntimeConfig, opts: PartsOptions, ope
   let authenticator: Authenticator | undefined
   try {
     authenticator = await authenticatorForConfig(config, resolver, { env, logger, masterKey, highWater, refused: events?.refused, generation: events?.generation })
-    const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: opts.rateLimits }, open)
+    const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: opts.rateLimits, tunnels: opts.tunnels }, open)
     return { resolver, authenticator, runtime }
   } catch (err) {
     await closeParts({ resolver, authenticator })

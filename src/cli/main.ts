@@ -3,6 +3,7 @@
 import { loadConfig, policyOptions } from '../config/load.js'
 import { compileContainerPolicy } from '../policy/index.js'
 import { validateCredentialsConfig } from '../credentials/index.js'
+import { websocketWarnings } from '../websocket/settings.js'
 import { packageVersion } from '../version.js'
 import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
 import { serve, SERVE_USAGE } from './serve.js'
@@ -14,7 +15,8 @@ import { runKeys, KEYS_USAGE } from './keys.js'
 export type { Io } from './io.js'
 
 const CHECK_USAGE = `usage: tollgate check --config FILE
-  validate the config and compile every condition; exit 0 ok, 2 invalid (one line naming the field)`
+  validate the config and compile every condition; exit 0 ok, 2 invalid (one line naming the field);
+  warnings (legal but probably wrong) on stderr`
 
 const strip = (u: string): string => u.replace(/^usage:\s*\n?/, '').replace(/^(?!\s)/gm, '  ')
 
@@ -54,7 +56,9 @@ async function check (args: string[], io: Io): Promise<number> {
   const config = await loadConfig(values.config, io.env)
   validateCredentialsConfig(config.credentials, config.containers)
   for (const [name, c] of Object.entries(config.containers)) compileContainerPolicy(name, c.privacy, c.policies, policyOptions(config))
+  for (const w of websocketWarnings(config)) io.stderr.write(`tollgate: warning: ${w}\n`)
   const n = Object.keys(config.containers).length
-  io.stdout.write(`ok: ${values.config}: ${n} container${n === 1 ? '' : 's'}, every condition compiles\n`)
+  const ws = Object.keys(config.containers).filter((name) => config.containers[name].websocket)
+  io.stdout.write(`ok: ${values.config}: ${n} container${n === 1 ? '' : 's'}, every condition compiles${ws.length > 0 ? `; WebSocket: ${ws.join(', ')}` : ''}\n`)
   return 0
 }

@@ -6,8 +6,9 @@
 // client would send it (no dot segment resolved, nothing decoded; the fragment, which no client
 // sends, is dropped). The CORS step runs too (a preflight is answered before any credential), and
 // the inject step shows the path the container would get (stripPrefix). Rate limits are named but
-// cannot be decided offline: their counters live in the running gateway. Only what happens after
-// the decision (the body, the upstream) is not run.
+// cannot be decided offline: their counters live in the running gateway. With --websocket the
+// request is a WebSocket handshake and the websocket step runs too (tunnel, plain HTTP, or
+// refused). Only what happens after the decision (the body, the upstream) is not run.
 import { REASONS, type ReasonId } from '../errors.js'
 import { Exchange } from '../exchange.js'
 import {
@@ -23,6 +24,7 @@ import { admit, authenticate, extractCredential } from '../credentials/authentic
 import { inject } from '../proxy/inject.js'
 import { compileHeaderRules } from '../proxy/header-rules.js'
 import { compileCors, cors, isPreflight } from '../cors/cors.js'
+import { websocket } from '../websocket/handshake.js'
 import { createSecretResolver } from '../secrets/index.js'
 import { authenticatorForConfig, type TollgateAuthenticator } from '../credentials/index.js'
 import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
@@ -36,7 +38,7 @@ export const POLICY_USAGE = `usage:
                        [--header 'Name: value']... [--principal key:NAME|jwt:SUBJECT] [--claims JSON]
                        exit 0 allow, 1 deny, 2 invalid condition
   tollgate policy test --config FILE --method M --url URL [--ip A] [--user-agent S] [--time ISO8601] [--token T]
-                       [--header 'Name: value']... [--json]
+                       [--header 'Name: value']... [--websocket] [--json]
                        which container, each rule's outcome, the decision and why, as the gateway decides
                        the same request; exit 0 allow, 1 deny, 2 invalid config`
 
@@ -175,7 +177,9 @@ function evalCommand (args: string[], io: PolicyIo): number {
 
 interface TestReport {
   request: { method: string, url: string, host: string, path: string, ip: string, userAgent: string, time: string }
-  container: { name: string, privacy: string, match: { host?: string, path: string }, ruleCount: number } | null
+  container: { name: string, privacy: string, match: { host?: string, path: string }, ruleCount: number, websocket: boolean } | null
+  /** With --websocket: what the websocket step makes of the handshake. */
+  websocket?: { tunnel: boolean, note: string }
   principal: { kind: string, id: string, issuer?: string, owner: boolean, source: string } | null
   authentication?: { ok: boolean, reason?: string }
   /** Present for a container with `cors`: what the CORS step did and the fields it adds. */
@@ -199,6 +203,7 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
     method: { type: 'string' },
     url: { type: 'string' },
     token: { type: 'string' },
+    websocket: { type: 'boolean' },
     json: { type: 'boolean' }
   }, POLICY_USAGE)
   if (values.config === undefined) throw usage('policy test needs --config FILE')
@@ -221,6 +226,12 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
   if (values['user-agent'] !== undefined) headers.add('User-Agent', values['user-agent'])
   if (values.token !== undefined) headers.add('X-Auth-Token', values.token)
   headers.addFlags(values.header)
+  if (values.websocket === true) {
+    // The handshake a WebSocket client sends (fields the flags already gave are kept as given).
+    x.upgrade = 'http1'
+    const handshake: Array<[string, string]> = [['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['Sec-WebSocket-Version', '13'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']]
+    for (const [name, value] of handshake) if (headers.map[name.toLowerCase()] === undefined) headers.add(name, value)
+  }
   const time = parseTime(values.time)
   const report: TestReport = {
     request: { method: x.method, url: `${scheme}://${authority}${target}`, host: '', path: target, ip: x.ip, userAgent: '', time: time.toISOString() },
@@ -249,8 +260,15 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
   const found = route(x, buildRouter(routes))
   if (found === undefined) return finish(io, report, json)
   const c = config.containers[found.name]
-  report.container = { name: found.name, privacy: c.privacy, match: { ...(c.match.host !== undefined ? { host: c.match.host } : {}), path: c.match.path }, ruleCount: c.policies?.length ?? 0 }
+  report.container = { name: found.name, privacy: c.privacy, match: { ...(c.match.host !== undefined ? { host: c.match.host } : {}), path: c.match.path }, ruleCount: c.policies?.length ?? 0, websocket: c.websocket }
   const policy = compileContainerPolicy(found.name, c.privacy, c.policies, policyOptions(config))
+  if (x.upgrade !== undefined) {
+    const unfit = websocket(x, c, headers.map)
+    if (unfit !== undefined) return deny(unfit, 'the handshake is refused before any credential (docs/websockets.md)')
+    report.websocket = x.websocket
+      ? { tunnel: true, note: `tunnelled once allowed: the container's 101 is checked, then bytes flow both ways (idle timeout ${config.server.websocket.idleTimeout} ms)` }
+      : { tunnel: false, note: `${c.websocket ? 'the Upgrade is not websocket' : 'the container has websocket: false'}: the upgrade is ignored, the request is decided and served as plain HTTP (Connection: close)` }
+  }
   const corsPolicy = compileCors(c.cors)
   const answered = cors(x, corsPolicy, headers.map)
   if (corsPolicy !== undefined) {
@@ -278,8 +296,8 @@ async function testCommand (args: string[], io: PolicyIo): Promise<number> {
     }
   }
 
-  const credential = extractCredential(headers.map)
-  let source = credential === undefined ? 'no credential' : values.token !== undefined ? '--token' : '--header'
+  const credential = extractCredential(headers.map, x.protocolCredential)
+  let source = credential === undefined ? 'no credential' : values.token !== undefined ? '--token' : x.protocolCredential !== undefined ? 'Sec-WebSocket-Protocol' : '--header'
   if (c.privacy === 'public') {
     if (credential !== undefined) source = 'public container: credentials are not consulted'
   } else {
@@ -344,12 +362,13 @@ function finish (io: PolicyIo, r: TestReport, json: boolean): number {
     if (r.decision.reason === 'no_route') lines.push('container: none matches this host and path')
   } else {
     const m = r.container.match
-    lines.push(`container: ${r.container.name} (${r.container.privacy}; match ${m.host ?? '*'} ${m.path})`)
+    lines.push(`container: ${r.container.name} (${r.container.privacy}; match ${m.host ?? '*'} ${m.path}${r.container.websocket ? '; websocket' : ''})`)
   }
   if (r.principal !== null) {
     const who = r.principal.kind === 'anonymous' ? 'anonymous' : `${principalName({ ...r.principal, kind: r.principal.kind as Principal['kind'], claims: {} })}${r.principal.owner ? ' (owner)' : ''}`
     lines.push(`principal: ${who} [${r.principal.source}]`)
   }
+  if (r.websocket !== undefined) lines.push(`websocket: ${r.websocket.note}`)
   if (r.cors !== undefined) lines.push(`cors:      ${describeCors(r.cors)}`)
   if (r.rateLimits !== undefined) {
     const list = r.rateLimits.limits.map((l) => `${l.name} (${l.requests} per ${l.per} by ${l.by})`).join(', ')

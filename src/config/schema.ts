@@ -69,6 +69,21 @@ export const HeadersSchema = Type.Object({
   response: Type.Optional(HeaderRules)
 }, strict)
 
+/**
+ * WebSocket tunnels (containers with `websocket: true`): caps on open tunnels, the idle timeout, and
+ * whether HTTP/2 clients may open them (RFC 8441 extended CONNECT). Read per upgrade: a reload applies.
+ */
+const WebSocketSchema = Type.Object({
+  /** Open tunnels in this process; past it an upgrade is refused with 503 (websocket_limit). */
+  maxTunnels: Type.Integer({ minimum: 1, default: 5000 }),
+  /** Open tunnels per client IP in this process; past it 429 (websocket_ip_limit). */
+  maxTunnelsPerIp: Type.Integer({ minimum: 1, default: 100 }),
+  /** No byte either way for this long (ms) closes a tunnel (Envoy's stream_idle_timeout default). */
+  idleTimeout: Type.Integer({ minimum: 100, default: 300000 }),
+  /** Advertise SETTINGS_ENABLE_CONNECT_PROTOCOL on the HTTP/2 listener (read at start). */
+  http2: Type.Boolean({ default: true })
+}, { ...strict, default: {} })
+
 export const PolicyRuleSchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 128 }),
   principals: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
@@ -96,6 +111,8 @@ export const ContainerSchema = Type.Object({
   /** CORS, answered by tollgate itself (preflights never need a credential). */
   cors: Type.Optional(CorsSchema),
   headers: Type.Optional(HeadersSchema),
+  /** `Upgrade: websocket` is proxied (decided, authenticated and injected like any request). */
+  websocket: Type.Boolean({ default: false }),
   ...ContainerAuthFields
 }, strict)
 
@@ -117,6 +134,7 @@ const ServerFields = {
   upstream: Upstream,
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   accessLog: Type.Boolean({ default: true }),
+  websocket: WebSocketSchema,
   /** Drain deadline on SIGTERM (ms). */
   drainTimeout: Type.Integer({ minimum: 0, default: 30000 }),
   /** Worker processes (`tollgate serve --workers` overrides): a number, or "auto" for the CPUs this
@@ -169,4 +187,5 @@ export type LimitsConfig = Static<typeof LimitsSchema>
 export type UpstreamConfig = Static<typeof Upstream>
 export type HstsConfig = Static<typeof Hsts>
 export type HeadersConfig = Static<typeof HeadersSchema>
+export type WebSocketConfig = Static<typeof WebSocketSchema>
 export { Upstream as UpstreamSchema, Hsts as HstsSchema }

@@ -1,6 +1,8 @@
 // The authenticate step: a private container's client presents a tollgate key or a JWT, in
-// X-Auth-Token (as Scaleway container tokens were sent) or as `Authorization: Bearer`. Public
-// containers skip it (the principal stays anonymous).
+// X-Auth-Token (as Scaleway container tokens were sent), as `Authorization: Bearer`, or (a browser's
+// WebSocket, which cannot set headers) as a `tollgate.bearer.<credential>` subprotocol, which the
+// header screen took out of Sec-WebSocket-Protocol. Public containers skip it (the principal stays
+// anonymous).
 import type { ReasonId } from '../errors.js'
 import type { Exchange } from '../exchange.js'
 import { authFailure, type AuthOutcome, type Authenticator } from './types.js'
@@ -13,9 +15,10 @@ const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i
 
 /**
  * The client credential: undefined when absent; null when ambiguous (several X-Auth-Token values,
- * a list, or an X-Auth-Token and a Bearer token that differ).
+ * a list, several subprotocol credentials, or two places that carry different credentials).
+ * `protocol` is the subprotocol credential (`x.protocolCredential`).
  */
-export function extractCredential (headers: Record<string, string | string[] | undefined>): string | undefined | null {
+export function extractCredential (headers: Record<string, string | string[] | undefined>, protocol?: string | null): string | undefined | null {
   const xat = headers['x-auth-token']
   const auth = headers.authorization
   let bearer: string | undefined
@@ -23,11 +26,16 @@ export function extractCredential (headers: Record<string, string | string[] | u
     const m = BEARER.exec(auth)
     if (m !== null) bearer = m[1]
   }
-  if (xat === undefined) return bearer
-  const value = Array.isArray(xat) ? undefined : String(xat).trim()
-  if (value === undefined || value === '' || value.includes(',')) return null
-  if (bearer !== undefined && bearer !== value) return null
-  return value
+  let found: string | undefined | null = bearer
+  if (xat !== undefined) {
+    const value = Array.isArray(xat) ? undefined : String(xat).trim()
+    if (value === undefined || value === '' || value.includes(',')) return null
+    if (bearer !== undefined && bearer !== value) return null
+    found = value
+  }
+  if (protocol === undefined) return found
+  if (protocol === null || protocol === '' || (found !== undefined && found !== protocol)) return null
+  return protocol
 }
 
 /**
@@ -37,7 +45,7 @@ export function extractCredential (headers: Record<string, string | string[] | u
 export function authenticate (x: Exchange, privacy: string, authenticator: Authenticator | undefined,
   headers: Record<string, string | string[] | undefined>): AuthOutcome | Promise<AuthOutcome> | undefined {
   if (privacy !== 'private') return undefined
-  const credential = extractCredential(headers)
+  const credential = extractCredential(headers, x.protocolCredential)
   if (credential === null) return MALFORMED
   if (credential === undefined) return MISSING
   if (authenticator === undefined) return UNKNOWN

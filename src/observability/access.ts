@@ -1,9 +1,11 @@
-// The observer: one access line per request, and a decision/audit event for every deny, every owner
+// The observer: one access line per request (a WebSocket tunnel's when it closes: `ms` is its
+// lifetime, `bytes` what reached the client, `bytesIn` what the client sent, `closedBy` who or what
+// ended it, `closeCode` the WebSocket close status), and a decision/audit event for every deny, every owner
 // bypass, every token rotation or rejection by the container, and every authentication outcome on a
 // private container. Never a credential or a token value: only who was authenticated and whether a
 // token was injected.
 import pino from 'pino'
-import type { ExchangeRecord as Exchange, Observer } from '../exchange.js'
+import type { ExchangeRecord as Exchange, Observer, TunnelRecord } from '../exchange.js'
 import type { Logger } from './logger.js'
 import { principalName } from '../policy/types.js'
 
@@ -41,7 +43,8 @@ export function createObserver (opts: ObserverOptions): Observer {
           decision: allowed ? 'allow' : 'deny',
           reason: x.reason,
           rule: x.rule,
-          principal
+          principal,
+          ...(x.tunnel !== undefined ? { upgrade: 'websocket', bytesIn: x.tunnel.bytesIn, closedBy: x.tunnel.cause, closeCode: x.tunnel.closeCode } : {})
         })
       }
       const authFailed = x.reason.startsWith('credential_')
@@ -92,7 +95,13 @@ function accessFields (x: Exchange, now: number, allowed: boolean, principal: st
     (allowed ? ',"decision":"allow"' : ',"decision":"deny"') +
     ',"reason":' + jsonString(x.reason) +
     (x.rule !== undefined ? ',"rule":' + jsonString(x.rule) : '') +
-    (principal !== undefined ? ',"principal":' + jsonString(principal) : '')
+    (principal !== undefined ? ',"principal":' + jsonString(principal) : '') +
+    (x.tunnel !== undefined ? tunnelFields(x.tunnel) : '')
+}
+
+function tunnelFields (t: TunnelRecord): string {
+  return ',"upgrade":"websocket","bytesIn":' + t.bytesIn + ',"closedBy":' + jsonString(t.cause) +
+    (t.closeCode !== undefined ? ',"closeCode":' + t.closeCode : '')
 }
 
 /**

@@ -14,6 +14,7 @@ import type { Runtime, ContainerRuntime } from '../runtime.js'
 import type { ContainerPolicy } from '../policy/index.js'
 import type { SecretEvents } from '../secrets/index.js'
 import type { RateLimitEvents } from '../limits/store.js'
+import type { TunnelEvents } from '../websocket/tunnels.js'
 import { packageVersion } from '../version.js'
 
 /** Label value for requests no container matched (or refused before routing). Not a valid container name. */
@@ -131,6 +132,8 @@ export interface Metrics {
   readonly secretEvents: SecretEvents
   /** Hooks for the rate-limit store (failed calls: requests let through). */
   readonly rateLimitEvents: RateLimitEvents
+  /** Hooks for WebSocket tunnels (open, closed by cause, bytes each way). */
+  readonly tunnelEvents: TunnelEvents
   /** A config reload finished (ok) or was refused (the old config keeps serving). */
   reloaded (ok: boolean): void
   /** Called on every new Runtime: precreates its series and times its policy evaluations. */
@@ -176,7 +179,11 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
   const refusals = new CounterFamily('tollgate_state_refusals_total',
     'A secret store or keys file refused (rollback, other_store, tampered, downgrade, unreadable); the last good copy keeps serving.', ['file', 'reason'])
   const REFUSAL_REASONS = ['rollback', 'other_store', 'tampered', 'downgrade', 'unreadable']
-  for (const m of [requests, duration, upstream, policy, upstreamErrors, secretRefreshes, secretRotations, reloads, rateLimited, rateLimitStoreErrors, refusals]) register(m)
+  const tunnelBytes = new CounterFamily('tollgate_websocket_bytes_total',
+    'Bytes through WebSocket tunnels, counted as they pass: direction "in" (client to container) and "out" (container to client).', ['container', 'direction'])
+  const tunnelsClosed = new CounterFamily('tollgate_websocket_tunnels_closed_total',
+    'WebSocket tunnels closed, by who or what closed them first: client, upstream, idle, shutdown.', ['container', 'cause'])
+  for (const m of [requests, duration, upstream, policy, upstreamErrors, secretRefreshes, secretRotations, reloads, rateLimited, rateLimitStoreErrors, refusals, tunnelBytes, tunnelsClosed]) register(m)
   const storeErrors = rateLimitStoreErrors.cell()
   const reloadOk = reloads.cell('success')
   const reloadFailed = reloads.cell('failure')
@@ -208,6 +215,15 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     registers: [registry],
     aggregator: 'min',
     collect () { for (const [file, n] of generations) this.set({ file }, n) }
+  })
+  const openTunnels = new Map<string, number>()
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'tollgate_websocket_tunnels',
+    help: 'Open WebSocket tunnels by container.',
+    labelNames: ['container'],
+    registers: [registry],
+    collect () { for (const [container, n] of openTunnels) this.set({ container }, n) }
   })
   const listeners = new Map<string, () => number>()
   // eslint-disable-next-line no-new
@@ -272,7 +288,8 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
       const cls = x.reason !== 'client_closed' && x.status >= 100 && x.status < 600 ? (x.status / 100) | 0 : 0
       requestCell(c, reason, cls).value++
       const end = performance.now()
-      observeIn(LATENCY_BUCKETS, c.duration, (end - x.start) / 1000)
+      // A tunnel's lifetime is not a request's latency (its bytes and close cause have their own series).
+      if (x.tunnel === undefined) observeIn(LATENCY_BUCKETS, c.duration, (end - x.start) / 1000)
       if (x.upstreamStart > 0) observeIn(LATENCY_BUCKETS, c.upstream, ((x.upstreamEnd > 0 ? x.upstreamEnd : end) - x.upstreamStart) / 1000)
       const err = c.upstreamErrors[x.reason]
       if (err !== undefined) err.value++
@@ -287,6 +304,14 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     },
     rateLimitEvents: {
       storeFailed () { storeErrors.value++ }
+    },
+    tunnelEvents: {
+      counters: (container) => ({ in: tunnelBytes.cell(container, 'in'), out: tunnelBytes.cell(container, 'out') }),
+      opened (container) { openTunnels.set(container, (openTunnels.get(container) ?? 0) + 1) },
+      closed (container, cause) {
+        openTunnels.set(container, (openTunnels.get(container) ?? 1) - 1)
+        tunnelsClosed.cell(container, cause).value++
+      }
     },
     reloaded (ok) {
       if (ok) {
@@ -308,6 +333,11 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
         secretCells(container.token.ref)
         timePolicy(container, c.policy)
         for (const l of [...(container.limits?.early ?? []), ...(container.limits?.late ?? [])]) rateLimited.cell(container.name, l.name)
+        if (container.websocket) {
+          if (!openTunnels.has(container.name)) openTunnels.set(container.name, 0)
+          tunnelBytes.cell(container.name, 'in')
+          tunnelBytes.cell(container.name, 'out')
+        }
       }
     },
     connections (listener, count) { listeners.set(listener, count) },

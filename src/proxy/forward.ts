@@ -2,7 +2,8 @@
 // container's limit) goes to the container's transport, and the response streams straight back
 // into the client's, with backpressure (a full client response pauses the upstream connection).
 // An upstream 401/403 to an idempotent, body-less request whose token source can change makes the
-// token refresh once and the request go once more (the container's key was rotated).
+// token refresh once and the request go once more (the container's key was rotated). A WebSocket
+// upgrade the websocket step accepted goes to its tunnel instead (src/websocket/tunnel.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { Readable } from 'node:stream'
@@ -14,11 +15,13 @@ import { reject } from '../reject.js'
 import { IDEMPOTENT, type UpstreamHandler } from './client.js'
 import { READ_WHOLE, readWholeBody, requestBody, type Body } from './body.js'
 import { writeResponseHead } from './response.js'
+import { openTunnel } from '../websocket/tunnel.js'
 
 type Req = IncomingMessage | Http2ServerRequest
 type Res = ServerResponse | Http2ServerResponse
 
 export function forward (x: Exchange, c: ContainerRuntime, rt: Runtime, req: Req, res: Res): void {
+  if (x.websocket) return openTunnel(x, c, rt, res)
   const body = requestBody(x.method, req, c.bodyLimit, rt.config.server.limits.requestTimeout)
   if (body === READ_WHOLE) {
     return readWholeBody(req, c.bodyLimit, (reason, whole) => {

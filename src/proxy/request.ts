@@ -8,6 +8,7 @@ import type { ReasonId } from '../errors.js'
 import type { Exchange } from '../exchange.js'
 import { canonicalTarget } from './target.js'
 import { REQUEST_DROP, connectionTokens } from './hop-by-hop.js'
+import { mayCarryCredential, splitProtocols } from '../websocket/handshake.js'
 
 /** What the screen reads of a request: node:http's IncomingMessage and HTTP/2's compat request both fit. */
 export interface RequestHead {
@@ -52,7 +53,9 @@ export function readTarget (x: Exchange, url: string): ReasonId | undefined {
 /**
  * Framing and header fields, in one pass that fills `x.upstreamHeaders`. Refused (400): framing
  * Node's parser accepts but an upstream could read differently (docs/security.md, smuggling
- * matrix), more than `maxHeaderCount` fields, a field name with "_", more than one Host.
+ * matrix), more than `maxHeaderCount` fields, a field name with "_", more than one Host. A
+ * `tollgate.bearer.…` WebSocket subprotocol is taken out of Sec-WebSocket-Protocol into
+ * `x.protocolCredential` (a browser's credential: consumed, never forwarded), with `tollgate`.
  */
 export function screenHeaders (x: Exchange, req: RequestHead, maxHeaderCount: number): ReasonId | undefined {
   const listed = connectionTokens(req.headers.connection)
@@ -69,7 +72,15 @@ export function screenHeaders (x: Exchange, req: RequestHead, maxHeaderCount: nu
     if (lower === 'host') { hostCount++; continue }
     if (REQUEST_DROP.has(lower)) continue
     if (listed !== undefined && listed.includes(lower)) continue
-    out.push(lower, raw[i + 1])
+    const value = raw[i + 1]
+    if (lower === 'sec-websocket-protocol' && mayCarryCredential(value)) {
+      const { kept, credentials, marker } = splitProtocols(value)
+      for (const c of credentials) x.protocolCredential = x.protocolCredential === undefined ? c : null
+      if (marker) x.protocolMarker = true
+      if (kept.length > 0) out.push(lower, kept.join(', '))
+      continue
+    }
+    out.push(lower, value)
   }
   return hostCount > 1 ? 'header_duplicate_host' : undefined
 }

@@ -47,7 +47,8 @@ export function createUpstreamPool (opts: UpstreamOptions): Pool {
   return undiciPool(new URL(opts.origin), readCa(opts.caFile), opts.settings)
 }
 
-function readCa (caFile: string | undefined): string | undefined {
+/** The PEM of a container's `upstreamCa` (trusted besides the public roots), read at load. */
+export function readCa (caFile: string | undefined): string | undefined {
   if (caFile === undefined) return undefined
   try {
     return readFileSync(caFile, 'utf8')
