@@ -6,13 +6,13 @@
 // bench/results/<stamp>.json (+ latest.json; both kept out of git), bench/results/latest.svg (chart)
 // and latest.md.
 //
-//   npm run bench                               main + scaling + soak (≈ 8 min on 2 cores)
+//   npm run bench                               main + scaling + soak + websocket (≈ 9 min on 2 cores)
 //   npm run bench -- --only main --rounds 3     a subset (main, scaling, soak), fewer rounds
 //   npm run bench -- --profile                  also writes a CPU profile of the main tollgate
 //   npm run bench:soak                          the soak alone
 //
 // Options: --rounds N (5) --duration S (5) --warmup S (3) --connections N (64)
-//   --soak-requests N (1000000) --only LIST --profile --access-log file|null (file)
+//   --soak-requests N (1000000) --only LIST (main,scaling,soak,websocket) --profile --access-log file|null (file)
 //   --upstream JSON  (server.upstream overrides for every tollgate, e.g. '{"client":"undici"}')
 //   --targets LIST   (only these target ids, e.g. tollgate-http,bare)
 //   --variant JSON   (adds targets tollgate-variant, -variant2, …: the main tollgate with these
@@ -30,7 +30,8 @@ import { Agent, request } from 'undici'
 import { freePort, freePorts, start, startRedisServer, waitForPort, rssOf, cpuMsOf, type Proc } from './lib/procs.js'
 import { writePki, writeGatewayConfig, maxLiteralCidrs, CLIENT_HEADERS, SEED_CONDITION, type GatewayShape, type Pki } from './lib/configs.js'
 import type { LoadOptions, LoadResult } from './lib/load.js'
-import { summarize, renderTable, renderSvg, renderMarkdown, type BenchReport, type Sample, type SoakReport } from './lib/report.js'
+import type { WsLoadOptions, WsLoadResult } from './lib/ws-load.js'
+import { median, summarize, renderTable, renderSvg, renderMarkdown, type BenchReport, type Sample, type SoakReport, type WebSocketReport } from './lib/report.js'
 import { summarizeProfile } from './lib/profile.js'
 
 const here = dirname(fileURLToPath(import.meta.url)) // dist/bench
@@ -44,7 +45,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
     'soak-requests': { type: 'string', default: '1000000' },
-    only: { type: 'string', default: 'main,scaling,soak' },
+    only: { type: 'string', default: 'main,scaling,soak,websocket' },
     profile: { type: 'boolean', default: false },
     'access-log': { type: 'string', default: 'file' },
     upstream: { type: 'string' },
@@ -266,6 +267,7 @@ async function main (): Promise<void> {
   report.targets = targets.map((t) => ({ id: t.id, label: t.label, group: t.group }))
 
   if (ONLY.has('soak')) report.soak = await soak(dir, pki, upstream.port)
+  if (ONLY.has('websocket') && !stopping) report.websocket = await websocket(dir, pki)
 
   report.loadavgEnd = loadavg()
   await stopAll()
@@ -336,6 +338,52 @@ async function soak (dir: string, pki: Pki, upstreamPort: number): Promise<SoakR
   }
   line(`soak: ${out.requests.toLocaleString('en-US')} requests at ${Math.round(out.rps)} rps, RSS (medians of the first/last tenth) ${mb(rssEarly)} → ${mb(rssLate)} MB (${(out.windowGrowth * 100).toFixed(1)} %); idle readings ${mb(rssAfterWarmup)} → ${mb(rssAfterSoak)} MB`)
   return out
+}
+
+/**
+ * WebSocket echo: the same load (connections × messages in flight, two message sizes) through
+ * tollgate's plain listener (the full pipeline decides the upgrade, then the tunnel pipes) and
+ * straight to the echo server, rounds interleaved; medians of messages/s and MB/s.
+ */
+async function websocket (dir: string, pki: Pki): Promise<WebSocketReport> {
+  const echo = await startServer('ws-echo', 'servers/ws-echo.js', {})
+  const tg = await startTollgate('tollgate-ws', dir, pki, echo.port, { containers: 1, cidrs: 1, websocket: true })
+  const wsTargets = [
+    { id: 'tollgate-ws', label: 'tollgate, full pipeline, ws://', url: tg.http.replace(/^http/, 'ws'), headers: CLIENT_HEADERS, proc: tg.proc },
+    { id: 'direct-ws', label: 'direct to the echo server', url: `ws://127.0.0.1:${echo.port}/hello/bench`, headers: { ...CLIENT_HEADERS, 'x-auth-token': TOKEN }, proc: echo.proc }
+  ].filter((t) => args.targets === undefined || args.targets.split(',').includes(t.id))
+  const sizes = [128, 65536]
+  const base = { connections: 16, window: 16 }
+  const results: Array<{ target: string, size: number, r: WsLoadResult }> = []
+  const one = async (t: typeof wsTargets[number], size: number, duration: number): Promise<WsLoadResult> => {
+    const o: WsLoadOptions = { ...base, url: t.url, headers: t.headers, size, duration }
+    const child = spawn(process.execPath, [node('lib/ws-load.js'), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8') })
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    if (code !== 0) throw new Error(`ws load against ${t.label} exited with ${code}`)
+    return JSON.parse(out.trim().split('\n').pop() ?? '{}') as WsLoadResult
+  }
+  line(`websocket: warm-up, then ${ROUNDS} rounds × ${DURATION} s per target and message size`)
+  for (const t of wsTargets) await one(t, sizes[0], Math.min(WARMUP, 2))
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = wsTargets.map((_, i) => wsTargets[(i + r) % wsTargets.length])
+    for (const t of order) {
+      for (const size of sizes) {
+        if (stopping) break
+        const res = await one(t, size, DURATION)
+        results.push({ target: t.id, size, r: res })
+        line(`round ${r + 1}/${ROUNDS}  ${t.label.padEnd(34)} ${String(size).padStart(6)} B  ${Math.round(res.mps).toString().padStart(8)} msg/s  ${res.mbps.toFixed(1).padStart(7)} MB/s${res.errors > 0 ? `  ${res.errors} errors` : ''}`)
+      }
+    }
+  }
+  await tg.proc.stop()
+  await echo.proc.stop()
+  const rows = wsTargets.flatMap((t) => sizes.map((size) => {
+    const rs = results.filter((x) => x.target === t.id && x.size === size).map((x) => x.r)
+    return { target: t.id, label: t.label, size, rounds: rs.length, mps: median(rs.map((x) => x.mps)), mbps: median(rs.map((x) => x.mbps)), p50: median(rs.map((x) => x.p50)), p99: median(rs.map((x) => x.p99)), errors: rs.reduce((n, x) => n + x.errors, 0) }
+  }))
+  return { ...base, rows }
 }
 
 function mb (b: number): string { return (b / 1048576).toFixed(1) }

@@ -54,6 +54,8 @@ export interface GatewayShape {
    * counted, none refused): in memory, or in the Redis at `redis`.
    */
   rateLimit?: { redis?: string }
+  /** `/hello` is a WebSocket container (websocket: true). */
+  websocket?: boolean
 }
 
 /** The bench's rate limit: counted on every request, never reached in a run. */
@@ -109,7 +111,7 @@ export function writeGatewayConfig (dir: string, name: string, pki: Pki, ports: 
     ...(shape.rateLimit !== undefined ? { rateLimit: [BENCH_RATE_LIMIT] } : {})
   })
   for (let i = 0; i < shape.containers - 1; i++) containers[`svc-${i}`] = container(`/svc-${i}`)
-  containers.hello = container('/hello')
+  containers.hello = { ...container('/hello'), ...(shape.websocket === true ? { websocket: true } : {}) }
   const config = {
     server: {
       listen: { https: { host: '127.0.0.1', port: ports.https }, http: { host: '127.0.0.1', port: ports.http } },

@@ -30,6 +30,13 @@ export interface SoakReport {
   series: Array<{ s: number, rss: number }>
 }
 
+/** WebSocket echo through tollgate and direct, per message size: medians over the rounds. */
+export interface WebSocketReport {
+  connections: number
+  window: number
+  rows: Array<{ target: string, label: string, size: number, rounds: number, mps: number, mbps: number, p50: number, p99: number, errors: number }>
+}
+
 export interface BenchReport {
   date: string
   command: string
@@ -46,6 +53,7 @@ export interface BenchReport {
   samples: Sample[]
   targets: Array<{ id: string, label: string, group: 'main' | 'scaling' }>
   soak?: SoakReport
+  websocket?: WebSocketReport
   profile?: { file: string } & ProfileSummary
 }
 
@@ -199,7 +207,20 @@ export function renderTable (s: Summary): string {
   if (soak !== undefined) {
     out.push(`soak: ${n0(soak.requests)} requests at ${n0(soak.rps)} rps (p99 ${ms(soak.p99)} ms, ${soak.failed} failed); RSS first tenth ${mb(soak.rssEarly)} MB, last tenth ${mb(soak.rssLate)} MB (medians); idle readings ${mb(soak.rssAfterWarmup)} → ${mb(soak.rssAfterSoak)} MB`)
   }
+  out.push(...websocketLines(s.report.websocket))
   return out.join('\n')
+}
+
+/** The WebSocket echo rows: messages/s and MB/s through tollgate and direct, and tollgate's ratio. */
+export function websocketLines (w: WebSocketReport | undefined): string[] {
+  if (w === undefined || w.rows.length === 0) return []
+  const out = ['', `WebSocket echo (${w.connections} connections × ${w.window} messages in flight; medians):`]
+  for (const r of w.rows) {
+    const direct = w.rows.find((d) => d.target === 'direct-ws' && d.size === r.size)
+    const ratio = r.target !== 'direct-ws' && direct !== undefined ? `  ${r2(r.mps / direct.mps)} × direct` : ''
+    out.push(`  ${r.label.padEnd(34)} ${String(r.size).padStart(6)} B  ${n0(r.mps).padStart(8)} msg/s  ${r.mbps.toFixed(1).padStart(7)} MB/s  p50 ${ms(r.p50)} ms  p99 ${ms(r.p99)} ms${r.errors > 0 ? `  ${r.errors} errors` : ''}${ratio}`)
+  }
+  return out
 }
 
 const mb = (b: number): string => (b / 1048576).toFixed(1)
@@ -227,6 +248,8 @@ export function renderMarkdown (s: Summary): string {
       `RSS under load ${mb(soak.rssEarly)} MB over the first tenth → ${mb(soak.rssLate)} MB over the last tenth (medians of the per-second samples); ` +
       `idle readings ${mb(soak.rssAfterWarmup)} MB after warm-up → ${mb(soak.rssAfterSoak)} MB after the soak (single readings: anywhere on the GC sawtooth).`)
   }
+  const ws = websocketLines(r.websocket)
+  if (ws.length > 0) out.push('', '```', ...ws.slice(1), '```')
   return out.join('\n') + '\n'
 }
 
