@@ -17,7 +17,7 @@ test('check accepts the annotated example config, with nothing in the environmen
   const r = tollgate(['check', '--config', join(ROOT, 'config', 'tollgate.example.yaml')])
   assert.equal(r.stderr, '')
   assert.equal(r.status, 0)
-  assert.match(r.stdout, /^ok: .*2 containers/)
+  assert.match(r.stdout, /^ok: .*3 containers/)
 })
 
 test('check refuses a bad config with exit 2 and one line naming the field', () => {

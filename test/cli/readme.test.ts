@@ -37,7 +37,7 @@ test('the README\'s CLI examples run as printed and do what they say', { timeout
   assert.equal(r.status, 0, `exit ${String(r.status)}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`)
   assert.equal(r.stderr, '')
   assert.match(r.stdout, /^tollgate \d+\.\d+\.\d+\n/, '--version')
-  assert.match(r.stdout, /^ok: config\/tollgate\.example\.yaml: 2 containers, every condition compiles$/m, 'check')
+  assert.match(r.stdout, /^ok: config\/tollgate\.example\.yaml: 3 containers, every condition compiles; WebSocket: live$/m, 'check')
   assert.match(r.stdout, /^allow: the condition is true/m, 'policy eval')
   assert.match(r.stdout, /^created secret reports-token in /m, 'secrets set')
   assert.match(r.stdout, /^container: reports \(private; match reports\.example\.com \/\)$/m, 'policy test routes')
