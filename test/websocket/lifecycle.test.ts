@@ -46,7 +46,9 @@ describe('WebSocket tunnels: caps, timeouts, backpressure, HTTP/2, reload', () =
           pub: container('/pub'),
           priv: container('/priv', { privacy: 'private' }),
           nows: container('/nows', { websocket: false }),
-          reload: container('/reload')
+          reload: container('/reload'),
+          // The container's certificate is signed by the test CA, which only upstreamCa makes trusted.
+          untrusted: { upstream: up.url, match: { path: '/untrusted' }, token: '${env:UPSTREAM_TOKEN}', privacy: 'public', websocket: true }
         }
       }
     })
@@ -55,6 +57,15 @@ describe('WebSocket tunnels: caps, timeouts, backpressure, HTTP/2, reload', () =
   after(async () => {
     await gw?.close()
     await up?.close()
+  })
+
+  test('the upgrade to the container is TLS-verified like every forward: an untrusted certificate is 502, nothing sent', async () => {
+    const before = up.upgrades.length
+    const r = await openWs(`${wss}/untrusted/x`)
+    assert.ok(!isOpen(r))
+    assert.equal(r.status, 502)
+    assert.equal(JSON.parse(r.body).reason, 'upstream_unreachable')
+    assert.equal(up.upgrades.length, before, 'no upgrade request (and no token) reached the container')
   })
 
   test('caps: past maxTunnelsPerIp a client IP gets 429, past maxTunnels everyone gets 503; a closed tunnel frees its place', async () => {
