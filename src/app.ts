@@ -1,14 +1,13 @@
 // buildApp(config): builds the listeners, the runtime and the admin endpoints. Never listens by
-// itself: `listen()` does, so tests bind port 0 and read the addresses back.
-import { readFileSync } from 'node:fs'
+// itself: `listen()` does, so tests bind port 0 and read the addresses back. What a config must
+// pass first (certificate, stores, keys, references) is src/server/startup.ts, which `tollgate
+// check` runs too.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2'
 import type { AddressInfo, Server } from 'node:net'
-import { createSecureContext } from 'node:tls'
 import type { LoadedConfig } from './config/load.js'
-import { TollgateError, errnoCode } from './errors.js'
-import { buildParts, closeParts, type Runtime, type RuntimeParts } from './runtime.js'
+import type { Runtime } from './runtime.js'
 import { createConnectHandler, createHandler, createUpgradeHandler } from './pipeline.js'
 import type { ExchangeRecord, Observer } from './exchange.js'
 import { createObserver } from './observability/access.js'
@@ -21,8 +20,9 @@ import { listenOn } from './server/listen.js'
 import { createRedirectHandler } from './server/redirect.js'
 import type { MasterKeys } from './secrets/index.js'
 import { HighWater } from './files/integrity.js'
-import { createMemoryCounters, type MemoryCounters } from './limits/store.js'
-import { createTunnels, type Tunnels } from './websocket/tunnels.js'
+import { createMemoryCounters } from './limits/store.js'
+import { createTunnels } from './websocket/tunnels.js'
+import { closeParts, logFindings, startParts, type Parts } from './server/startup.js'
 
 export interface AppOptions {
   logger?: Logger
@@ -37,13 +37,19 @@ export interface AppOptions {
   masterKeys?: MasterKeys
 }
 
-/** What every config this app loads shares: the master keys, and the generations of the state files seen. */
-interface Custody { masterKeys: MasterKeys | undefined, highWater: HighWater }
-
 export interface Addresses {
-  https: AddressInfo
+  /** Absent in edge mode (no server.listen.https). */
+  https?: AddressInfo
   http?: AddressInfo
   admin?: AddressInfo
+}
+
+export interface CloseOptions {
+  /**
+   * Before the drain, keep accepting and answering (with `Connection: close`) this long, so a load
+   * balancer that still sends new connections gets them answered (server.shutdownDelay).
+   */
+  delayMs?: number
 }
 
 export interface App {
@@ -54,8 +60,11 @@ export interface App {
   listen (): Promise<Addresses>
   /** Builds a runtime from `config` and swaps it in; on any error the old one keeps serving. */
   reload (config: LoadedConfig): Promise<void>
-  /** Stops accepting, drains in-flight requests up to `deadlineMs`, closes idle sockets. */
-  close (deadlineMs?: number): Promise<void>
+  /**
+   * Turns /readyz to 503 and answers with `Connection: close` for `delayMs`; then stops accepting,
+   * drains in-flight requests up to `deadlineMs`, closes idle sockets.
+   */
+  close (deadlineMs?: number, opts?: CloseOptions): Promise<void>
   readonly ready: boolean
 }
 
@@ -65,23 +74,21 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   const env = opts.env ?? process.env
   const logger = opts.logger ?? createLogger(config.server.logLevel)
   const metrics = opts.metrics ?? createMetrics()
-  // Memory rate-limit counters outlive reloads (a limit that did not change keeps its counts).
-  const counters = createMemoryCounters()
-  // Survives reloads: a reload can never go back to an older store or keys file than one already served.
-  const custody: Custody = { masterKeys: opts.masterKeys, highWater: new HighWater() }
-  // One tunnel registry for the process: an open WebSocket tunnel outlives reloads.
-  const tunnels = createTunnels(metrics.tunnelEvents)
-  const { resolver, authenticator, runtime: first } = await instrumentedParts(config, logger, env, metrics, counters, custody, tunnels)
-  let current: Runtime = first
-  let parts = { resolver, authenticator }
+  // Shared by every config this app loads: the master keys; the generations of the state files seen
+  // (a reload can never go back to an older store or keys file than one already served); the memory
+  // rate-limit counters (a limit that did not change keeps its counts); the WebSocket tunnel
+  // registry (an open tunnel outlives reloads).
+  const startup = { env, logger, metrics, masterKeys: opts.masterKeys, highWater: new HighWater(), counters: createMemoryCounters(), tunnels: createTunnels(metrics.tunnelEvents) }
+  const started = await startParts(config, startup)
+  logFindings(logger, started)
+  let current: Runtime = started.runtime
+  let parts: Parts = { resolver: started.resolver, authenticator: started.authenticator }
   let draining = false
   let listening = false
   const observer: Observer = createObserver({ logger, accessLog: config.server.accessLog, sinks: [metrics.observe, ...(opts.sinks ?? [])] })
   const getRuntime = (): Runtime => current
 
   const limits = config.server.limits
-  const tls = loadTls(config)
-  const httpsHandler = createHandler(getRuntime, observer, 'https')
   const common = {
     maxHeaderSize: limits.maxHeaderSize,
     headersTimeout: limits.headersTimeout,
@@ -95,46 +102,55 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
     joinDuplicateHeaders: false,
     insecureHTTPParser: false
   }
-  const https: TlsServer = config.server.http2
-    ? createSecureServer({
-      ...tls,
-      ...common,
-      allowHTTP1: true,
-      handshakeTimeout: limits.tlsHandshakeTimeout,
-      settings: {
-        maxConcurrentStreams: limits.http2MaxConcurrentStreams,
-        maxHeaderListSize: limits.maxHeaderSize,
-        // RFC 8441: WebSockets over HTTP/2 (extended CONNECT), for containers with websocket: true.
-        enableConnectProtocol: config.server.websocket.http2
-      },
-      maxSessionInvalidFrames: 100,
-      maxSessionRejectedStreams: 100,
-      unknownProtocolTimeout: limits.tlsHandshakeTimeout
-    } as Parameters<typeof createSecureServer>[0], httpsHandler)
-    : createHttpsServer({ ...tls, ...common, handshakeTimeout: limits.tlsHandshakeTimeout }, httpsHandler as never)
-  if (config.server.http2) {
-    // Node 20's createSecureServer({ allowHTTP1 }) ignores the HTTP/1 options above: its HTTP/1.1
-    // connections got headersTimeout 60 s, requestTimeout 300 s checked every 30 s, no keep-alive
-    // timeout at all, a 16 KiB header limit. Its HTTP/1.1 connection listener reads them from the
-    // server object, so they are set there. Idle HTTP/2 sessions are closed (GOAWAY) likewise.
-    Object.assign(https, common)
-    https.on('session', (session: ServerHttp2Session) => session.setTimeout(limits.keepAliveTimeout, () => session.close()))
+  // The HTTPS listener; none in edge mode (an edge in front ends TLS and forwards plain HTTP).
+  let https: TlsServer | undefined
+  const conns: ConnectionTracker[] = []
+  if (config.server.listen.https !== undefined && started.tls !== undefined) {
+    const tls = { cert: started.tls.cert, key: started.tls.key }
+    const httpsHandler = createHandler(getRuntime, observer, 'https')
+    const server: TlsServer = config.server.http2
+      ? createSecureServer({
+        ...tls,
+        ...common,
+        allowHTTP1: true,
+        handshakeTimeout: limits.tlsHandshakeTimeout,
+        settings: {
+          maxConcurrentStreams: limits.http2MaxConcurrentStreams,
+          maxHeaderListSize: limits.maxHeaderSize,
+          // RFC 8441: WebSockets over HTTP/2 (extended CONNECT), for containers with websocket: true.
+          enableConnectProtocol: config.server.websocket.http2
+        },
+        maxSessionInvalidFrames: 100,
+        maxSessionRejectedStreams: 100,
+        unknownProtocolTimeout: limits.tlsHandshakeTimeout
+      } as Parameters<typeof createSecureServer>[0], httpsHandler)
+      : createHttpsServer({ ...tls, ...common, handshakeTimeout: limits.tlsHandshakeTimeout }, httpsHandler as never)
+    if (config.server.http2) {
+      // Node 20's createSecureServer({ allowHTTP1 }) ignores the HTTP/1 options above: its HTTP/1.1
+      // connections got headersTimeout 60 s, requestTimeout 300 s checked every 30 s, no keep-alive
+      // timeout at all, a 16 KiB header limit. Its HTTP/1.1 connection listener reads them from the
+      // server object, so they are set there. Idle HTTP/2 sessions are closed (GOAWAY) likewise.
+      Object.assign(server, common)
+      server.on('session', (session: ServerHttp2Session) => session.setTimeout(limits.keepAliveTimeout, () => session.close()))
+    }
+    // Node answers an Expect other than 100-continue with 417 and keeps the connection; the pipeline refuses it and closes.
+    server.on('checkExpectation', httpsHandler)
+    server.on('upgrade', createUpgradeHandler(getRuntime, observer, 'https'))
+    if (config.server.http2) server.on('connect', createConnectHandler(getRuntime, observer, 'https'))
+    if (limits.maxRequestsPerSocket > 0) (server as unknown as HttpServer).maxRequestsPerSocket = limits.maxRequestsPerSocket
+    guardConnections(server as Server, limits, logger)
+    server.on('tlsClientError', () => { /* handshake failures and timeouts: the socket is already destroyed */ })
+    const tracker = trackConnections(server, { tls: true })
+    conns.push(tracker)
+    metrics.connections('https', () => tracker.size)
+    https = server
   }
-  // Node answers an Expect other than 100-continue with 417 and keeps the connection; the pipeline refuses it and closes.
-  https.on('checkExpectation', httpsHandler)
-  https.on('upgrade', createUpgradeHandler(getRuntime, observer, 'https'))
-  if (config.server.http2) https.on('connect', createConnectHandler(getRuntime, observer, 'https'))
-  if (limits.maxRequestsPerSocket > 0) (https as unknown as HttpServer).maxRequestsPerSocket = limits.maxRequestsPerSocket
-  guardConnections(https as Server, limits, logger)
-  https.on('tlsClientError', () => { /* handshake failures and timeouts: the socket is already destroyed */ })
-  const conns: ConnectionTracker[] = [trackConnections(https, { tls: true })]
-  metrics.connections('https', () => conns[0].size)
 
   let http: HttpServer | undefined
   if (config.server.listen.http !== undefined) {
     const plain = config.server.httpOption === 'enabled'
       ? createHandler(getRuntime, observer, 'http')
-      : createRedirectHandler(getRuntime, observer, () => getRuntime().config.server.redirectPort ?? (https.address() as AddressInfo | null)?.port ?? config.server.listen.https.port)
+      : createRedirectHandler(getRuntime, observer, () => getRuntime().config.server.redirectPort ?? (https?.address() as AddressInfo | null)?.port ?? config.server.listen.https?.port ?? 443)
     http = createHttpServer({ ...common }, plain as never)
     http.on('checkExpectation', plain)
     // Redirected: an upgrade request is a request like any other (Node serves it through 'request': a 301).
@@ -161,7 +177,8 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
     get ready () { return listening && !draining },
     async listen () {
       const l = config.server.listen
-      const out: Addresses = { https: await listenOn(https, l.https.host, l.https.port) }
+      const out: Addresses = {}
+      if (https !== undefined && l.https !== undefined) out.https = await listenOn(https, l.https.host, l.https.port)
       if (http !== undefined && l.http !== undefined) out.http = await listenOn(http, l.http.host, l.http.port)
       if (admin !== undefined && config.server.admin !== undefined) out.admin = await listenOn(admin, config.server.admin.host, config.server.admin.port)
       listening = true
@@ -176,17 +193,25 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
         throw err
       }
     },
-    async close (deadlineMs = config.server.drainTimeout) {
+    async close (deadlineMs = config.server.drainTimeout, closeOpts = {}) {
       draining = true
-      // Stop accepting; in-flight requests finish (HTTP/1.1 with Connection: close, HTTP/2 after a
-      // GOAWAY); idle keep-alive sockets close now. What is left at the deadline is cut.
+      // First, for shutdownDelay: still accepting, every answer says Connection: close (HTTP/2: a
+      // GOAWAY), so clients and load balancers move on while nothing is refused.
+      const delayMs = closeOpts.delayMs ?? 0
+      if (delayMs > 0) {
+        for (const c of conns) c.lastCalls()
+        await new Promise((resolve) => setTimeout(resolve, delayMs))
+      }
+      // Then stop accepting; in-flight requests finish (HTTP/1.1 with Connection: close, HTTP/2 after
+      // a GOAWAY), a connection accepted but not yet read is served once; idle keep-alive sockets
+      // close now. What is left at the deadline is cut.
       for (const c of conns) c.drain()
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadlineMs) })
       await Promise.race([Promise.all(conns.map(async (c) => await c.settled())), deadline])
       clearTimeout(timer)
       // WebSocket tunnels run until the deadline, then are cut (their access lines say `shutdown`).
-      tunnels.closeAll()
+      startup.tunnels.closeAll()
       for (const c of conns) c.destroyAll()
       await current.close()
       await closeParts(parts)
@@ -199,48 +224,20 @@ export async function buildApp (config: LoadedConfig, opts: AppOptions = {}): Pr
   }
 
   async function swap (next: LoadedConfig): Promise<void> {
-    // Fail before anything is swapped: unreadable or mismatched certificate and key.
-    const nextTls = loadTls(next)
-    try {
-      createSecureContext(nextTls)
-    } catch (err) {
-      throw new TollgateError('TG_ERR_TLS', `server.tls: ${(err as Error).message}`)
-    }
-    const built = await instrumentedParts(next, logger, env, metrics, counters, custody, tunnels)
+    // Everything is checked and built before anything is swapped: a failure keeps the old config.
+    const built = await startParts(next, startup)
+    logFindings(logger, built)
     const old = current
     const oldParts = parts
     current = built.runtime
     parts = { resolver: built.resolver, authenticator: built.authenticator }
     // Certificates are re-read on every reload: new handshakes get them, open connections keep theirs.
-    ;(https as unknown as { setSecureContext: (o: object) => void }).setSecureContext(nextTls)
+    if (https !== undefined && built.tls !== undefined) {
+      ;(https as unknown as { setSecureContext: (o: object) => void }).setSecureContext({ cert: built.tls.cert, key: built.tls.key })
+    }
     // Requests that started on the old runtime finish on it; its pools close once they drain.
     old.close().then(async () => await closeParts(oldParts), () => {})
     logger.level = next.server.logLevel
   }
   return app
-}
-
-async function instrumentedParts (config: LoadedConfig, logger: Logger, env: NodeJS.ProcessEnv, metrics: Metrics, counters: MemoryCounters, custody: Custody, tunnels: Tunnels): Promise<RuntimeParts> {
-  const parts = await buildParts(config, {
-    logger,
-    env,
-    masterKeys: custody.masterKeys,
-    highWater: custody.highWater,
-    events: metrics.secretEvents,
-    rateLimits: { memory: counters, events: metrics.rateLimitEvents },
-    tunnels
-  })
-  metrics.instrument(parts.runtime)
-  return parts
-}
-
-function loadTls (config: LoadedConfig): { cert: Buffer, key: Buffer } {
-  const read = (file: string, what: string): Buffer => {
-    try {
-      return readFileSync(file)
-    } catch (err) {
-      throw new TollgateError('TG_ERR_TLS', `server.tls.${what}: cannot read ${file}: ${errnoCode(err)}`)
-    }
-  }
-  return { cert: read(config.server.tls.cert, 'cert'), key: read(config.server.tls.key, 'key') }
 }

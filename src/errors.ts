@@ -132,6 +132,29 @@ export class ConfigError extends TollgateError {
   }
 }
 
+/**
+ * A start-up failure of something a config field points at (a certificate, a store, a keys file):
+ * the message starts with the field to fix. Unlike a ConfigError the config itself was understood.
+ */
+export class FieldError extends TollgateError {
+  readonly path: string
+  constructor (path: string, message: string, code: ErrorCode, options?: { cause?: unknown }) {
+    super(code, `${path}: ${message}`, options)
+    this.name = 'FieldError'
+    this.path = path
+  }
+}
+
+/**
+ * `err` as an error naming `field` (the one to fix), keeping its code and message; one that already
+ * names a field (a ConfigError, a FieldError) is returned as it is.
+ */
+export function withField (field: string, err: unknown): TollgateError {
+  if (err instanceof ConfigError || err instanceof FieldError) return err
+  if (err instanceof TollgateError) return new FieldError(field, err.message, err.code, { cause: err })
+  return new FieldError(field, err instanceof Error ? err.message : String(err), 'TG_ERR_CONFIG_INVALID', { cause: err })
+}
+
 /** The system error code of a failed file or socket operation (`ENOENT`…), else its message, for a one-line report. */
 export function errnoCode (err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code

@@ -14,8 +14,9 @@ import { compileContainerPolicy, type ContainerPolicy } from './policy/index.js'
 import { createSecretResolver, type MasterKeys, type SecretEvents } from './secrets/index.js'
 import type { SecretHandle, SecretResolver } from './secrets/types.js'
 import type { HighWater } from './files/integrity.js'
-import { authenticatorForConfig } from './credentials/index.js'
+import { authenticatorForConfig, validateCredentialsConfig, type TollgateAuthenticator } from './credentials/index.js'
 import type { Authenticator } from './credentials/types.js'
+import { withField } from './errors.js'
 import type { Logger } from './observability/logger.js'
 import type { Privacy } from './policy/types.js'
 import { compileHeaderRules, type HeaderRules } from './proxy/header-rules.js'
@@ -69,6 +70,8 @@ export interface Runtime<U extends Upstream = Transport> {
   readonly logger: Logger
   /** Open WebSocket tunnels: the app's one registry, shared by every runtime (a tunnel outlives a reload). */
   readonly tunnels: Tunnels
+  /** Whether the rate-limit Redis answers (undefined: none in use). */
+  rateLimitStoreReady (): boolean | undefined
   close (): Promise<void>
 }
 
@@ -80,6 +83,18 @@ export interface RuntimeDeps {
   rateLimits?: RateLimitDeps
   /** The app's tunnel registry (default: a fresh one). */
   tunnels?: Tunnels
+  /** `tollgate check --offline`: no connection to the rate-limit Redis. */
+  offline?: boolean
+  /** The containers' policies, when compiled already (compilePolicies). */
+  policies?: readonly ContainerPolicy[]
+}
+
+/** Every container's policy, compiled (in config order); throws naming the condition's field. */
+export function compilePolicies (config: RuntimeConfig): ContainerPolicy[] {
+  return Object.keys(config.containers).map((name) => {
+    const c = config.containers[name]
+    return compileContainerPolicy(name, c.privacy, c.policies, policyOptions(config))
+  })
 }
 
 let generation = 0
@@ -89,15 +104,15 @@ export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps): P
 export async function buildRuntime<U extends Upstream> (config: RuntimeConfig, deps: RuntimeDeps, open: (o: UpstreamOptions) => U): Promise<Runtime<U>>
 export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps, open: (o: UpstreamOptions) => Upstream = createTransport): Promise<Runtime<Upstream>> {
   const names = Object.keys(config.containers)
-  const policies = names.map((name) => {
-    const c = config.containers[name]
-    return compileContainerPolicy(name, c.privacy, c.policies, policyOptions(config))
-  })
-  const tokens = await Promise.all(names.map((name) => deps.resolver.resolve(config.containers[name].token, `containers.${name}.token`)))
+  const policies = deps.policies ?? compilePolicies(config)
+  // resolved together; a failure is reported for the first container in config order (one answer per config)
+  const settled = await Promise.allSettled(names.map((name) => deps.resolver.resolve(config.containers[name].token, `containers.${name}.token`)))
+  const tokens = settled.map((r) => { if (r.status === 'rejected') throw r.reason; return r.value })
   const pools: Upstream[] = []
   let limits: RuntimeLimits | undefined
   try {
-    limits = await buildRateLimits(config.containers, config.server.rateLimit, deps.logger, deps.rateLimits)
+    const limitServer = deps.offline === true ? { ...config.server.rateLimit, redis: undefined } : config.server.rateLimit
+    limits = await buildRateLimits(config.containers, limitServer, deps.logger, deps.rateLimits)
     const byContainer = limits.byContainer
     const containers = names.map((name, i): ContainerRuntime<Upstream> => {
       const c = config.containers[name]
@@ -147,6 +162,7 @@ export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps, op
       maxHeaderCount: config.server.limits.maxHeaderCount,
       logger: deps.logger,
       tunnels: deps.tunnels ?? createTunnels(),
+      rateLimitStoreReady: () => held.storeReady(),
       async close () {
         await Promise.allSettled(pools.map((p) => p.close()))
         held.close()
@@ -162,7 +178,7 @@ export async function buildRuntime (config: RuntimeConfig, deps: RuntimeDeps, op
 /** A runtime with the secret resolver and the authenticator it was built with (their watchers and timers). */
 export interface RuntimeParts<U extends Upstream = Transport> {
   resolver: SecretResolver
-  authenticator: Authenticator | undefined
+  authenticator: TollgateAuthenticator | undefined
   runtime: Runtime<U>
 }
 
@@ -179,18 +195,35 @@ export interface PartsOptions {
   rateLimits?: RateLimitDeps
   /** The app's WebSocket tunnel registry (kept across reloads). */
   tunnels?: Tunnels
+  /** `tollgate check --offline`: no Secret Manager, JWKS or Redis. */
+  offline?: boolean
+  /** The containers' policies, when compiled already (compilePolicies). */
+  policies?: readonly ContainerPolicy[]
 }
 
-/** Resolver, authenticator, runtime: on any failure what was built is closed again. */
+/**
+ * Resolver, authenticator, runtime: on any failure what was built is closed again. What the config
+ * points at is checked in an order that names the field to fix: the config alone first (every
+ * condition, the JWT issuers' consistency), then the secret store (`secrets.store`), the keys file
+ * (`credentials.keys`) and the JWT issuers, then every token (`containers.NAME.token`).
+ * `tollgate serve`, `tollgate check` (src/server/startup.ts) and the Fastify plugin all build here.
+ */
 export async function buildParts (config: RuntimeConfig, opts: PartsOptions): Promise<RuntimeParts>
 export async function buildParts<U extends Upstream> (config: RuntimeConfig, opts: PartsOptions, open: (o: UpstreamOptions) => U): Promise<RuntimeParts<U>>
 export async function buildParts (config: RuntimeConfig, opts: PartsOptions, open: (o: UpstreamOptions) => Upstream = createTransport): Promise<RuntimeParts<Upstream>> {
-  const { logger, env, masterKeys: masterKey, highWater, events } = opts
-  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events, masterKey, highWater })
-  let authenticator: Authenticator | undefined
+  const { logger, env, masterKeys: masterKey, highWater, events, offline } = opts
+  const policies = opts.policies ?? compilePolicies(config)
+  validateCredentialsConfig(config.credentials, config.containers)
+  const resolver = createSecretResolver({ baseDir: config.baseDir, secrets: config.secrets ?? {}, env, logger, events, masterKey, highWater, offline })
+  let authenticator: TollgateAuthenticator | undefined
   try {
-    authenticator = await authenticatorForConfig(config, resolver, { env, logger, masterKey, highWater, refused: events?.refused, generation: events?.generation })
-    const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: opts.rateLimits, tunnels: opts.tunnels }, open)
+    try {
+      await resolver.openStore()
+    } catch (err) {
+      throw withField('secrets.store', err)
+    }
+    authenticator = await authenticatorForConfig(config, resolver, { env, logger, masterKey, highWater, refused: events?.refused, generation: events?.generation, sourceStatus: events?.sourceStatus, offline })
+    const runtime = await buildRuntime(config, { logger, resolver, authenticator, rateLimits: opts.rateLimits, tunnels: opts.tunnels, offline, policies }, open)
     return { resolver, authenticator, runtime }
   } catch (err) {
     await closeParts({ resolver, authenticator })

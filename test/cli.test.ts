@@ -2,22 +2,46 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { ROOT, BIN } from './helpers/root.js'
+import { localhostCert } from './helpers/pki.js'
 
 function tollgate (args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null, stdout: string, stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 })
+  const all: NodeJS.ProcessEnv = { ...process.env, ...env }
+  for (const [k, v] of Object.entries(env)) if (v === '') delete all[k] // '' = not set
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: all, timeout: 30_000 })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-test('check accepts the annotated example config, with nothing in the environment', () => {
-  const r = tollgate(['check', '--config', join(ROOT, 'config', 'tollgate.example.yaml')])
-  assert.equal(r.stderr, '')
-  assert.equal(r.status, 0)
-  assert.match(r.stdout, /^ok: .*3 containers/)
+test('check on the annotated example config names what is missing, one thing at a time, then accepts it', () => {
+  // a copy of the config folder, as an operator has it before the first deploy
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-cli-'))
+  cpSync(join(ROOT, 'config'), dir, { recursive: true, filter: (src) => !/\.(store|key)$/.test(src) })
+  const file = join(dir, 'tollgate.example.yaml')
+  const env: NodeJS.ProcessEnv = { TOLLGATE_MASTER_KEY: '', STATUS_CONTAINER_TOKEN: '' }
+  const step = (line: RegExp): void => {
+    const r = tollgate(['check', '--config', file], env)
+    assert.equal(r.status, 2, r.stdout + r.stderr)
+    assert.match(r.stderr, line)
+  }
+  step(/^tollgate: server\.tls\.cert: cannot read .*\/tls\/tls\.crt: ENOENT\n$/)
+  mkdirSync(join(dir, 'tls'))
+  writeFileSync(join(dir, 'tls', 'tls.crt'), localhostCert().cert)
+  writeFileSync(join(dir, 'tls', 'tls.key'), localhostCert().key, { mode: 0o600 })
+  step(/^tollgate: secrets\.store: TOLLGATE_MASTER_KEY is not set/)
+  env.TOLLGATE_MASTER_KEY = randomBytes(32).toString('base64')
+  step(/^tollgate: containers\.reports\.token: cannot resolve \$\{secret:reports-token\}: no secret "reports-token" in the store/)
+  assert.equal(spawnSync(process.execPath, [BIN, 'secrets', 'set', 'reports-token', '--config', file], { input: 'iam-secret-key\n', env: { ...process.env, ...env } }).status, 0)
+  step(/^tollgate: containers\.status\.token: cannot resolve \$\{env:STATUS_CONTAINER_TOKEN\}: environment variable STATUS_CONTAINER_TOKEN is not set/)
+  env.STATUS_CONTAINER_TOKEN = 'status-token'
+  const r = tollgate(['check', '--config', file], env)
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /^ok: .*3 containers; every condition compiles, every secret reference resolves, the certificate matches its key, the secret store opens, the keys file verifies; WebSocket: live\n$/)
+  assert.equal(r.stderr, 'tollgate: warning: containers.reports.policies[1].principals[0]: rule "internal-tool": "key:admin-tool" names no key in the keys file (tollgate keys create --name admin-tool)\n')
 })
 
 test('check refuses a bad config with exit 2 and one line naming the field', () => {
@@ -65,17 +89,22 @@ test('the demo starts, prints curl lines that work as printed, and Ctrl-C exits 
       child.on('exit', (code) => reject(new Error(`demo exited early (${code}): ${out}`)))
     })
     const curls = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl '))
-    assert.equal(curls.length, 3, out)
-    const run = (line: string): string => {
-      const args = line.slice('curl '.length).split(' ')
-      const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...args.filter((a) => a !== '-i')], { encoding: 'utf8', timeout: 15_000 })
-      return r.stdout
-    }
+    assert.equal(curls.length, 5, out)
+    // each line as a shell runs it (the last reads the demo's key with $(cat …)), status code only
+    const run = (line: string): string => spawnSync('sh', ['-c', `${line.replace(/ -i /, ' ')} -s -o /dev/null -w '%{http_code}'`], { encoding: 'utf8', timeout: 15_000 }).stdout
     assert.equal(run(curls[0]), '200', curls[0])
     assert.equal(run(curls[1]), '403', curls[1])
     assert.equal(run(curls[2]), '301', curls[2])
+    assert.equal(run(curls[3]), '401', `a private container without a key: ${curls[3]}`)
+    assert.equal(run(curls[4]), '200', `with the key the demo created: ${curls[4]}`)
+    assert.match(curls[4], /-H "X-Auth-Token: \$\(cat \/.*\/demo-client\.key\)"/, 'the key itself is not printed')
+    assert.doesNotMatch(out, /tgk_[0-9a-f]{16}_/, 'no key in the output')
     const allowed = spawnSync('curl', ['-s', ...curls[0].slice(5).split(' ')], { encoding: 'utf8' }).stdout
     assert.match(allowed, /"x-auth-token": "\[valid token, value hidden\]"/, 'the stand-in got the token and hides its value')
+    const privateAnswer = spawnSync('sh', ['-c', `${curls[4]} -s`], { encoding: 'utf8' }).stdout
+    assert.match(privateAnswer, /"x-auth-token": "\[valid token, value hidden\]"/, 'the token from the store reached the private container')
+    const refused = spawnSync('sh', ['-c', `${curls[3]} -s`], { encoding: 'utf8' }).stdout
+    assert.match(refused, /"reason":"credential_missing"/)
   } finally {
     child.kill('SIGINT')
   }

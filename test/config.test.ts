@@ -38,7 +38,7 @@ test('a minimal config loads with defaults, frozen, paths relative to the file',
   assert.equal(c.server.hsts.enabled, true)
   assert.equal(c.server.limits.maxHeaderSize, 16384)
   assert.equal(c.containers.hello.privacy, 'private')
-  assert.equal(c.server.tls.cert, '/etc/tollgate/cert.pem')
+  assert.equal(c.server.tls?.cert, '/etc/tollgate/cert.pem')
   assert.equal(c.containers.hello.token, '${env:HELLO_TOKEN}', 'token references are kept for the resolver')
   assert.ok(Object.isFrozen(c.containers.hello.match))
   assert.throws(() => { (c.server as { httpOption: string }).httpOption = 'enabled' })

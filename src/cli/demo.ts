@@ -1,17 +1,25 @@
 // `tollgate demo` (what `npm start` runs): a development CA and certificate on first run (in the
 // ignored .tollgate/ folder), a stand-in private container on loopback, and the gateway on
-// config/demo.yaml in front of it. Prints curl lines that work as printed. Ctrl-C exits 0.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+// config/demo.yaml in front of it. The demo's state lives in .tollgate/demo too: a master key, the
+// encrypted store (holding the stand-in's token, new every run) and the keys file, with one
+// tollgate key, `demo-client`, written to a file of its own. Prints curl lines that work as
+// printed: allowed, denied by a condition, redirected, and the private container without a key
+// (401) and with the demo's key (200). Ctrl-C exits 0.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { parseDocument } from 'yaml'
 import { buildApp } from '../app.js'
-import { parseConfig } from '../config/load.js'
+import { parseConfig, type LoadedConfig } from '../config/load.js'
 import { createDevCa } from '../tls/devcert.js'
 import { createStandInContainer } from '../demo/standin.js'
+import { SecretStore } from '../secrets/store.js'
+import { MasterKeys, masterKeysFromEnv } from '../secrets/custody.js'
 import { parseFlags, type Io } from './io.js'
+import { addKey, keysContextOf, revokeKey } from './keys.js'
+import { readKeysFile } from '../credentials/keyfile.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 
@@ -36,9 +44,13 @@ export async function demo (args: string[], io: Io): Promise<number> {
     const v = values[flag]
     if (typeof v === 'string') doc.setIn([...path], Number(v))
   }
-  const env = { ...io.env, DEMO_UPSTREAM: upstreamUrl, DEMO_CONTAINER_TOKEN: token }
+  // The demo's own master key (a file: the store and keys stay readable across runs), never the caller's.
+  const env: NodeJS.ProcessEnv = { ...io.env, DEMO_UPSTREAM: upstreamUrl, DEMO_CONTAINER_TOKEN: token }
+  for (const v of Object.keys(env)) if (/^TOLLGATE_(NEW_)?MASTER_KEY/.test(v)) delete env[v]
+  env.TOLLGATE_MASTER_KEY_FILE = ensureMasterKey(dir)
   const config = parseConfig(doc.toString(), { file, env })
-  const app = await buildApp(config, { env })
+  const keyFile = await ensureDemoState(config, env, dir, token)
+  const app = await buildApp(config, { env, masterKeys: MasterKeys.take({ ...env }) })
   let addr
   try {
     addr = await app.listen()
@@ -47,7 +59,7 @@ export async function demo (args: string[], io: Io): Promise<number> {
     upstream.close()
     throw err
   }
-  const https = addr.https.port
+  const https = addr.https?.port ?? 8443
   const http = addr.http?.port
   io.stdout.write([
     '',
@@ -62,6 +74,14 @@ export async function demo (args: string[], io: Io): Promise<number> {
     '',
     '  # plain HTTP is redirected to HTTPS: 301',
     `  curl -i http://localhost:${http ?? 8080}/hello`,
+    '',
+    '  # a private container: without a tollgate key, 401 credential_missing',
+    `  curl --cacert ${caFile} https://localhost:${https}/private/hello`,
+    '',
+    `  # with the tollgate key "demo-client" the demo created (kept in ${keyFile}, mode 0600): 200`,
+    `  curl --cacert ${caFile} -H "X-Auth-Token: $(cat ${keyFile})" https://localhost:${https}/private/hello`,
+    '',
+    `  # the store and keys behind it: TOLLGATE_MASTER_KEY_FILE=${env.TOLLGATE_MASTER_KEY_FILE} npx tollgate keys list --config ${file}`,
     '',
     `  # health and readiness (admin listener, loopback only): curl http://127.0.0.1:${addr.admin?.port ?? 9090}/readyz`,
     '',
@@ -79,6 +99,44 @@ export async function demo (args: string[], io: Io): Promise<number> {
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
   })
+}
+
+/** The demo's master key file, made once (mode 0600). */
+function ensureMasterKey (dir: string): string {
+  const keyFile = join(dir, 'master.key')
+  if (!existsSync(keyFile)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    // a new master key makes any store and keys file left from before unreadable: start afresh
+    for (const f of ['secrets.store', 'keys.store', 'demo-client.key']) rmSync(join(dir, f), { force: true })
+    writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
+  }
+  return keyFile
+}
+
+/**
+ * Puts this run's stand-in token in the store, and makes sure the key "demo-client" exists and is
+ * in demo-client.key (a new one when the file or the key is gone); returns that file. Everything
+ * goes through the code `tollgate secrets set` and `tollgate keys create` run.
+ */
+async function ensureDemoState (config: LoadedConfig, env: NodeJS.ProcessEnv, dir: string, token: string): Promise<string> {
+  const storeFile = config.secrets?.store
+  if (storeFile === undefined) throw new Error('config/demo.yaml names no secrets.store')
+  const store = await SecretStore.open(storeFile, masterKeysFromEnv(env), { storeId: config.secrets?.storeId, upgrade: true })
+  await store.set('demo-container-token', token)
+  const keyFile = join(dir, 'demo-client.key')
+  const quiet = { stdout: { write: () => true }, stderr: { write: () => true }, env } as unknown as Parameters<typeof addKey>[1]
+  const ctx = keysContextOf(config, env)
+  try {
+    const { data } = await readKeysFile(ctx.keysFile, ctx.state.keys(ctx.keysFile))
+    if (existsSync(keyFile) && data.keys.some((r) => r.name === 'demo-client' && r.revokedAt === null)) return keyFile
+    await revokeKey(ctx, quiet, 'demo-client')
+    rmSync(keyFile, { force: true })
+    const key = await addKey(ctx, quiet, { name: 'demo-client', containers: ['private'], expiresAt: null, owner: false })
+    writeFileSync(keyFile, key + '\n', { mode: 0o600 })
+    return keyFile
+  } finally {
+    await ctx.state.close()
+  }
 }
 
 /** Makes (once) a development CA and a certificate for localhost; returns the CA file to trust. */

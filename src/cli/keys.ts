@@ -4,13 +4,14 @@
 // next generation) with the pepper from the secret store, so every write needs the master key.
 import { open, unlink } from 'node:fs/promises'
 import { ConfigError, TollgateError } from '../errors.js'
-import { loadEmbeddedConfig } from '../config/load.js'
+import { loadEmbeddedConfig, type RuntimeConfig } from '../config/load.js'
 import { SecretStore } from '../secrets/store.js'
 import { masterKeysFromEnv } from '../secrets/custody.js'
-import { KEY_NAME, keysFileState, mutateKeysFile, readKeysFile, verifyKeysFile, type KeyRecord, type KeysFile, type KeysWriterSecrets } from '../credentials/keyfile.js'
+import { KEY_NAME, mutateKeysFile, readKeysFile, verifyKeysFile, type KeyRecord, type KeysFile, type KeysWriterSecrets } from '../credentials/keyfile.js'
 import { generateKey, hashKey } from '../credentials/keyformat.js'
 import { ensurePepper, keysSecretsOf, markKeysFileUpgraded } from '../credentials/pepper.js'
 import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
+import { stateAccess, type StateAccess } from './state.js'
 
 export type KeysIo = Pick<Io, 'stdout' | 'stderr' | 'env'>
 
@@ -36,14 +37,38 @@ export function status (r: KeyRecord, now = Date.now()): 'active' | 'expired' | 
   return 'active'
 }
 
-interface KeysContext { configFile: string, keysFile: string, storeFile: string | undefined, storeId: string | undefined, containers: string[] }
+export interface KeysContext {
+  configFile: string
+  /** `credentials.keys`: an absolute path, or a Secret Manager location (`scw:…`). */
+  keysFile: string
+  storeFile: string | undefined
+  storeId: string | undefined
+  containers: string[]
+  /** Where the bytes of both live; close it when done. */
+  state: StateAccess
+  /** How soon a running gateway sees a change, for the messages. */
+  pickup: string
+}
 
 async function keysContext (configFile: string | undefined, env: NodeJS.ProcessEnv): Promise<KeysContext> {
   if (configFile === undefined) throw usage('keys needs --config FILE')
-  const config = await loadEmbeddedConfig(configFile, env)
+  return keysContextOf(await loadEmbeddedConfig(configFile, env), env)
+}
+
+/** The keys file of a loaded config (what every `tollgate keys` command, and the demo, work on). */
+export function keysContextOf (config: RuntimeConfig, env: NodeJS.ProcessEnv): KeysContext {
   const keysFile = config.credentials?.keys
-  if (keysFile === undefined) throw new ConfigError('credentials.keys', `not set in ${configFile}: name the keys file (e.g. ./keys.store)`)
-  return { configFile, keysFile, storeFile: config.secrets?.store, storeId: config.secrets?.storeId, containers: Object.keys(config.containers) }
+  if (keysFile === undefined) throw new ConfigError('credentials.keys', `not set in ${config.file}: name the keys file (e.g. ./keys.store)`)
+  const ttl = config.secrets?.ttl ?? 60000
+  return {
+    configFile: config.file,
+    keysFile,
+    storeFile: config.secrets?.store,
+    storeId: config.secrets?.storeId,
+    containers: Object.keys(config.containers),
+    state: stateAccess(config, env),
+    pickup: keysFile.startsWith('scw:') ? `within secrets.ttl (${Math.round(ttl / 1000)} s) plus one refresh` : 'as soon as it sees the file change (within seconds)'
+  }
 }
 
 function table (rows: string[][]): string {
@@ -60,7 +85,7 @@ async function openStore (ctx: KeysContext, io: KeysIo): Promise<SecretStore> {
   if (ctx.storeFile === undefined) {
     throw new ConfigError('secrets.store', `not set in ${ctx.configFile}: tollgate keys need the secret store (it holds the keys pepper)`)
   }
-  return await SecretStore.open(ctx.storeFile, masterKeysFromEnv(io.env, warner(io)), { storeId: ctx.storeId, upgrade: true })
+  return await SecretStore.open(ctx.storeFile, masterKeysFromEnv(io.env, warner(io)), { storeId: ctx.storeId, upgrade: true, backend: ctx.state.store(ctx.storeFile) })
 }
 
 /** What mutateKeysFile asks for: the pepper (made on first use when `create`) and the upgrade mark. */
@@ -79,7 +104,7 @@ function writerSecrets (store: SecretStore, create: boolean): (data: KeysFile) =
 /** Runs a keys-file change; after a write the store records that the file is version 2. */
 async function changeKeys<T> (ctx: KeysContext, io: KeysIo, create: boolean, change: (data: KeysFile, pepper: Buffer | undefined) => T | Promise<T>): Promise<T> {
   const store = await openStore(ctx, io)
-  const { result, written } = await mutateKeysFile(keysFileState(ctx.keysFile), writerSecrets(store, create), change)
+  const { result, written } = await mutateKeysFile(ctx.state.keys(ctx.keysFile), writerSecrets(store, create), change)
   if (written) await markKeysFileUpgraded(store)
   return result
 }
@@ -109,30 +134,15 @@ async function create (args: string[], io: KeysIo): Promise<number> {
   const output = values.output === undefined ? undefined : await openOutput(values.output)
   let key: string
   try {
-    key = await changeKeys(ctx, io, true, async (data, pepper) => {
-      if (data.keys.some((r) => r.name === name && r.revokedAt === null)) {
-        throw usage(`a key named "${name}" already exists (revoke it first: tollgate keys revoke ${name})`)
-      }
-      let generated = generateKey()
-      while (data.keys.some((r) => r.id === generated.id)) generated = generateKey()
-      data.keys.push({
-        id: generated.id,
-        name,
-        hash: hashKey(pepper!, generated.key).toString('base64'),
-        containers,
-        owner: values.owner === true,
-        createdAt: new Date().toISOString(),
-        expiresAt,
-        revokedAt: null
-      })
-      return generated.key
-    })
+    key = await addKey(ctx, io, { name, containers, expiresAt, owner: values.owner === true })
   } catch (err) {
     if (output !== undefined) {
       await output.fh.close().catch(() => {})
       await unlink(output.path).catch(() => {})
     }
     throw err
+  } finally {
+    await ctx.state.close()
   }
   const scope = containers === null ? 'every private container' : `container${containers.length === 1 ? '' : 's'} ${containers.join(', ')}`
   io.stdout.write(`created key "${name}": ${scope}; ${expiresAt === null ? 'no expiry' : `expires ${expiresAt}`}; owner: ${values.owner === true ? 'yes' : 'no'}\n`)
@@ -155,6 +165,43 @@ async function create (args: string[], io: KeysIo): Promise<number> {
   return 0
 }
 
+export interface NewKey { name: string, containers: string[] | null, expiresAt: string | null, owner: boolean }
+
+/**
+ * Adds a key to the keys file (a read-modify-write that keeps any concurrent writer's change) and
+ * resolves to the key itself, which exists nowhere else: only its hash is stored.
+ */
+export async function addKey (ctx: KeysContext, io: KeysIo, spec: NewKey): Promise<string> {
+  return await changeKeys(ctx, io, true, async (data, pepper) => {
+    if (data.keys.some((r) => r.name === spec.name && r.revokedAt === null)) {
+      throw usage(`a key named "${spec.name}" already exists (revoke it first: tollgate keys revoke ${spec.name})`)
+    }
+    let generated = generateKey()
+    while (data.keys.some((r) => r.id === generated.id)) generated = generateKey()
+    data.keys.push({
+      id: generated.id,
+      name: spec.name,
+      hash: hashKey(pepper!, generated.key).toString('base64'),
+      containers: spec.containers,
+      owner: spec.owner,
+      createdAt: new Date().toISOString(),
+      expiresAt: spec.expiresAt,
+      revokedAt: null
+    })
+    return generated.key
+  })
+}
+
+/** Revokes the active key named `name`: 'revoked', or why not ('already' revoked, 'missing'). */
+export async function revokeKey (ctx: KeysContext, io: KeysIo, name: string): Promise<'revoked' | 'already' | 'missing'> {
+  return await changeKeys(ctx, io, false, (data) => {
+    const rec = data.keys.find((r) => r.name === name && r.revokedAt === null)
+    if (rec === undefined) return data.keys.some((r) => r.name === name) ? 'already' : 'missing'
+    rec.revokedAt = new Date().toISOString()
+    return 'revoked'
+  })
+}
+
 /** Creates the --output file: exclusive (an existing file or a symlink is refused), mode 0600. */
 async function openOutput (path: string): Promise<{ path: string, fh: Awaited<ReturnType<typeof open>> }> {
   try {
@@ -168,7 +215,7 @@ async function openOutput (path: string): Promise<{ path: string, fh: Awaited<Re
 async function list (args: string[], io: KeysIo): Promise<number> {
   const { values } = parseFlags(args, { config: { type: 'string' }, json: { type: 'boolean', default: false } }, KEYS_USAGE)
   const ctx = await keysContext(values.config, io.env)
-  const data = await verifiedKeys(ctx, io)
+  const data = await verifiedKeys(ctx, io).finally(async () => await ctx.state.close())
   const now = Date.now()
   const keys = [...data.keys].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.createdAt < b.createdAt ? -1 : 1))
   if (values.json === true) {
@@ -206,7 +253,7 @@ async function list (args: string[], io: KeysIo): Promise<number> {
  * error); without the master key it is listed unchecked, and stderr says so.
  */
 async function verifiedKeys (ctx: KeysContext, io: KeysIo): Promise<KeysFile> {
-  const { data } = await readKeysFile(ctx.keysFile)
+  const { data } = await readKeysFile(ctx.keysFile, ctx.state.keys(ctx.keysFile))
   const keyless = ['TOLLGATE_MASTER_KEY', 'TOLLGATE_MASTER_KEY_FILE'].every((v) => io.env[v] === undefined || io.env[v] === '')
   if (keyless || ctx.storeFile === undefined) {
     if (data.keys.length > 0) io.stderr.write('tollgate: note: without TOLLGATE_MASTER_KEY (and secrets.store) the keys file is listed unchecked\n')
@@ -227,12 +274,7 @@ async function revoke (args: string[], io: KeysIo): Promise<number> {
   const name = positionals[0] ?? values.name
   if (name === undefined) throw usage('keys revoke needs a key name: tollgate keys revoke NAME --config FILE')
   const ctx = await keysContext(values.config, io.env)
-  const result = await changeKeys(ctx, io, false, (data) => {
-    const rec = data.keys.find((r) => r.name === name && r.revokedAt === null)
-    if (rec === undefined) return data.keys.some((r) => r.name === name) ? 'already' : 'missing'
-    rec.revokedAt = new Date().toISOString()
-    return 'revoked'
-  })
+  const result = await revokeKey(ctx, io, name).finally(async () => await ctx.state.close())
   if (result === 'missing') {
     io.stderr.write(`tollgate: no key named ${JSON.stringify(name)} in ${ctx.keysFile}\n`)
     return 1
@@ -241,7 +283,7 @@ async function revoke (args: string[], io: KeysIo): Promise<number> {
     io.stderr.write(`tollgate: key ${JSON.stringify(name)} is already revoked\n`)
     return 1
   }
-  io.stdout.write(`revoked key "${name}"; a running gateway refuses it as soon as it sees the file change (within seconds)\n`)
+  io.stdout.write(`revoked key "${name}"; a running gateway refuses it ${ctx.pickup}\n`)
   return 0
 }
 

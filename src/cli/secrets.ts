@@ -2,6 +2,7 @@
 import type { ReadStream } from 'node:tty'
 import { TollgateError } from '../errors.js'
 import { loadEmbeddedConfig } from '../config/load.js'
+import { stateAccess, type StateAccess } from './state.js'
 import { MAX_VALUE_BYTES, SecretStore, masterKeyId } from '../secrets/store.js'
 import { masterKeyFromEnv, masterKeysFromEnv, NEW_KEY_VAR, PREVIOUS_KEY_VAR } from '../secrets/custody.js'
 import { isHelp, parseFlags, runCommand, usage, type Io } from './io.js'
@@ -43,9 +44,18 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
     throw usage(`secrets ${command}: expected ${arity[command] === 1 ? 'one NAME' : 'no arguments'}, got ${rest.length === 0 ? 'none' : rest.length}`)
   }
   if (values.config === undefined) throw usage(`secrets ${command}: --config FILE is required`)
-  const { file, storeId } = await storeOf(values.config, io.env)
+  const { file, storeId, state } = await storeOf(values.config, io.env)
+  try {
+    return await runOn(command, rest, values, io, file, storeId, state)
+  } finally {
+    await state.close()
+  }
+}
+
+async function runOn (command: string, rest: string[], values: { json?: boolean, force?: boolean }, io: SecretsIo, file: string, storeId: string | undefined, state: StateAccess): Promise<number> {
   const warn = (m: string): void => { io.stderr.write(`tollgate: warning: ${m}\n`) }
-  const open = async (): Promise<SecretStore> => await SecretStore.open(file, masterKeysFromEnv(io.env, warn), { storeId, upgrade: true })
+  const backend = state.store(file)
+  const open = async (): Promise<SecretStore> => await SecretStore.open(file, masterKeysFromEnv(io.env, warn), { storeId, upgrade: true, backend })
 
   switch (command) {
     case 'set': {
@@ -100,7 +110,7 @@ async function run (args: string[], io: SecretsIo): Promise<number> {
       }
       const newId = masterKeyId(newKey)
       if (hasNew && masterKeyId(oldKeys[0]!) === newId) throw usage(`secrets rotate-master-key: ${NEW_KEY_VAR} is the same key as TOLLGATE_MASTER_KEY`)
-      const store = await SecretStore.open(file, [...oldKeys, newKey], { storeId, upgrade: true })
+      const store = await SecretStore.open(file, [...oldKeys, newKey], { storeId, upgrade: true, backend })
       if (store.list().length === 0) {
         io.stderr.write(`tollgate: ${file} holds no secrets; nothing to rotate\n`)
         return 1
@@ -120,12 +130,15 @@ function checkReserved (name: string, force: boolean, verb: string): void {
   }
 }
 
-/** `secrets.store` from the config, absolute (relative paths are relative to the config file's folder), and `secrets.storeId`. */
-async function storeOf (configFile: string, env: NodeJS.ProcessEnv): Promise<{ file: string, storeId: string | undefined }> {
+/**
+ * `secrets.store` from the config (an absolute path: relative paths are relative to the config
+ * file's folder; or a Secret Manager location), `secrets.storeId`, and the access to it.
+ */
+async function storeOf (configFile: string, env: NodeJS.ProcessEnv): Promise<{ file: string, storeId: string | undefined, state: StateAccess }> {
   const config = await loadEmbeddedConfig(configFile, env)
   const store = config.secrets?.store
   if (store === undefined) throw new TollgateError('TG_ERR_CONFIG_INVALID', `secrets.store: not set in ${config.file}`)
-  return { file: store, storeId: config.secrets?.storeId }
+  return { file: store, storeId: config.secrets?.storeId, state: stateAccess(config, env) }
 }
 
 /**

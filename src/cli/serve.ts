@@ -88,7 +88,7 @@ export function withPortFromEnv (config: LoadedConfig, port: string | undefined)
   if (config.server.httpOption !== 'enabled') {
     throw new ConfigError('server.httpOption', 'must be "enabled" with --port-from-env: the platform terminates TLS and forwards plain HTTP to $PORT')
   }
-  if (config.server.admin?.port === n || config.server.listen.https.port === n) {
+  if (config.server.admin?.port === n || config.server.listen.https?.port === n) {
     throw new ConfigError(config.server.admin?.port === n ? 'server.admin.port' : 'server.listen.https.port', `must differ from PORT (${n})`)
   }
   const host = config.server.listen.http?.host ?? '0.0.0.0'
@@ -146,9 +146,10 @@ async function runGateway (config: LoadedConfig, load: () => Promise<LoadedConfi
       if (stopping) return
       stopping = true
       process.off('SIGHUP', onHup)
-      logger.info({ signal, deadlineMs: serving.server.drainTimeout }, 'draining')
+      const delayMs = serving.server.shutdownDelay
+      logger.info({ signal, shutdownDelayMs: delayMs, deadlineMs: serving.server.drainTimeout }, delayMs > 0 ? 'shutting down: answering with Connection: close, then draining' : 'draining')
       logger.flush()
-      app.close(serving.server.drainTimeout).then(() => {
+      app.close(serving.server.drainTimeout, { delayMs }).then(() => {
         logger.info({ signal }, 'drained; exiting')
         logger.flush()
         resolve(0)

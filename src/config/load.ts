@@ -14,7 +14,9 @@ import { checkHeaderRules } from '../proxy/header-rules.js'
 import { checkCors } from '../cors/cors.js'
 import { checkRateLimits, checkRateLimitServer } from '../limits/limits.js'
 import { isReservedEnv, parseSecretRef } from '../secrets/refs.js'
-import { checkSecretsConfig } from '../secrets/schema.js'
+import { checkSecretsConfig, checkStateLocation } from '../secrets/schema.js'
+import { SCW_LOCATION_PREFIX } from '../secrets/refs.js'
+import { isLoopbackHost } from '../secrets/url.js'
 import { forbiddenFileProblem } from '../secrets/custody.js'
 
 export type { Config, EmbeddedConfig, ContainerConfig, LimitsConfig, UpstreamConfig, HstsConfig } from './schema.js'
@@ -98,7 +100,7 @@ function validate (schema: typeof ConfigSchema | typeof EmbeddedConfigSchema, ra
   const first = firstSchemaError(schema, value)
   if (first !== undefined) throw new ConfigError(pointerToPath(first.path), describe(first))
   const config = value as unknown as EmbeddedConfig
-  checkSemantics(config)
+  checkSemantics(config, schema === ConfigSchema)
   resolvePaths(config, baseDir)
   readIpLists(config, baseDir)
   return deepFreeze(Object.assign(config, { baseDir, file })) as RuntimeConfig
@@ -178,7 +180,8 @@ function describe (err: { message: string, schema: unknown, value: unknown }): s
   return `${err.message.toLowerCase()}, got ${JSON.stringify(err.value)}`
 }
 
-function checkSemantics (config: EmbeddedConfig): void {
+/** `serve`: the config's own listeners are checked too (the plugin's and the CLI's are someone else's). */
+function checkSemantics (config: EmbeddedConfig, serve: boolean): void {
   const seen = new Map<string, string>()
   const names = Object.keys(config.containers)
   if (names.length === 0) throw new ConfigError('containers', 'at least one container is required')
@@ -191,6 +194,10 @@ function checkSemantics (config: EmbeddedConfig): void {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${at}.upstream`, 'expected an https:// (or http://) URL')
     if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
       throw new ConfigError(`${at}.upstream`, 'expected an origin only (scheme, host, optional port), no path, query or credentials')
+    }
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !c.allowPlaintextUpstream) {
+      throw new ConfigError(`${at}.upstream`, `plain http:// to ${url.hostname}, which is not loopback, would send the container's token across the network in clear: ` +
+        `use https:// (or set containers.${name}.allowPlaintextUpstream: true if the network itself is trusted)`)
     }
     const path = c.match.path
     if (!path.startsWith('/') || (path.length > 1 && path.endsWith('/')) || /\/\/|\/\.\.?(\/|$)|[%;\\?#\s]/.test(path)) {
@@ -220,10 +227,20 @@ function checkSemantics (config: EmbeddedConfig): void {
   if (config.server.upstream.pipelining > 1 && config.server.upstream.client !== 'undici') {
     throw new ConfigError('server.upstream.pipelining', 'pipelining above 1 needs server.upstream.client: undici (tollgate\'s own client sends one request per connection at a time)')
   }
+  if (config.credentials?.keys !== undefined) checkStateLocation(config.credentials.keys, 'credentials.keys')
   const listen = config.server.listen
   const admin = config.server.admin
   const https = listen?.https
   const http = listen?.http
+  if (serve) {
+    if (https === undefined) {
+      // edge mode: an edge in front (Scaleway's, a Kubernetes ingress) ends TLS and forwards plain HTTP
+      if (config.server.httpOption !== 'enabled') throw new ConfigError('server.listen.https', 'required unless server.httpOption is "enabled" (behind an edge that ends TLS)')
+      if (http === undefined) throw new ConfigError('server.listen', 'needs a listener: https, or http with server.httpOption "enabled"')
+    } else if (config.server.tls === undefined) {
+      throw new ConfigError('server.tls', 'missing: the HTTPS listener needs { cert, key } (or leave server.listen.https out behind an edge that ends TLS)')
+    }
+  }
   if (http !== undefined && http.port !== 0 && http.port === https?.port) throw new ConfigError('server.listen.http.port', 'must differ from server.listen.https.port')
   if (admin !== undefined && admin.port !== 0 && (admin.port === https?.port || admin.port === http?.port)) {
     throw new ConfigError('server.admin.port', 'the admin listener must never share a port with a public listener')
@@ -232,6 +249,8 @@ function checkSemantics (config: EmbeddedConfig): void {
 
 function resolvePaths (config: EmbeddedConfig, baseDir: string): void {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolvePath(baseDir, p))
+  // a state file kept in Secret Manager (`scw:…`) is not a path
+  const location = (p: string): string => (p.startsWith(SCW_LOCATION_PREFIX) ? p : abs(p))
   const tls = config.server.tls
   if (tls !== undefined) {
     tls.cert = abs(tls.cert)
@@ -240,8 +259,8 @@ function resolvePaths (config: EmbeddedConfig, baseDir: string): void {
   for (const c of Object.values(config.containers)) {
     if (c.upstreamCa !== undefined) c.upstreamCa = abs(c.upstreamCa)
   }
-  if (config.secrets?.store !== undefined) config.secrets.store = abs(config.secrets.store)
-  if (config.credentials?.keys !== undefined) config.credentials.keys = abs(config.credentials.keys)
+  if (config.secrets?.store !== undefined) config.secrets.store = location(config.secrets.store)
+  if (config.credentials?.keys !== undefined) config.credentials.keys = location(config.credentials.keys)
 }
 
 /** `ipLists.NAME: { file }` becomes the list of its lines (blank lines and `#` comments skipped). */

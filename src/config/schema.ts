@@ -92,6 +92,11 @@ export const PolicyRuleSchema = Type.Object({
 
 export const ContainerSchema = Type.Object({
   upstream: Type.String({ minLength: 1 }),
+  /**
+   * Allow a plain `http://` upstream that is not on loopback: the container's token would cross
+   * the network in clear. Refused at load unless this says true.
+   */
+  allowPlaintextUpstream: Type.Boolean({ default: false }),
   upstreamCa: Type.Optional(Type.String({ minLength: 1 })),
   match: Type.Object({
     host: Type.Optional(Type.String({ minLength: 1 })),
@@ -119,10 +124,12 @@ export const ContainerSchema = Type.Object({
 /** The `server:` section's fields. */
 const ServerFields = {
   listen: Type.Object({
-    https: Listen,
+    /** Optional when httpOption is `enabled` (edge mode: an edge in front ends TLS). */
+    https: Type.Optional(Listen),
     http: Type.Optional(Listen)
   }, strict),
-  tls: Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, strict),
+  /** Needed by the HTTPS listener only. */
+  tls: Type.Optional(Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, strict)),
   httpOption: Type.Union([Type.Literal('redirected'), Type.Literal('enabled')], { default: 'redirected' }),
   /** The HTTPS port clients reach (e.g. 443 in front of a Service mapping it to 8443); the redirect targets it. Default: the HTTPS listener's port. */
   redirectPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
@@ -137,6 +144,11 @@ const ServerFields = {
   websocket: WebSocketSchema,
   /** Drain deadline on SIGTERM (ms). */
   drainTimeout: Type.Integer({ minimum: 0, default: 30000 }),
+  /**
+   * On SIGTERM, keep accepting and answering (with `Connection: close`) this long (ms) before the
+   * listeners close and the drain starts: time for a load balancer to stop sending new connections.
+   */
+  shutdownDelay: Type.Integer({ minimum: 0, maximum: 600000, default: 0 }),
   /** Worker processes (`tollgate serve --workers` overrides): a number, or "auto" for the CPUs this
    * process may use (cgroup quota aware). Absent: 1, a single process (see docs/operations.md). */
   workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')])),
@@ -160,7 +172,7 @@ const SharedSections = {
   containers: Type.Record(Type.String(), ContainerSchema)
 }
 
-/** `tollgate serve`: its own listeners and TLS are required. */
+/** `tollgate serve`: its own listeners (an HTTPS one needs `tls`; edge mode has none: load.ts). */
 export const ConfigSchema = Type.Object({
   server: Type.Object(ServerFields, strict),
   ...SharedSections
@@ -174,8 +186,7 @@ export const ConfigSchema = Type.Object({
 export const EmbeddedConfigSchema = Type.Object({
   server: Type.Object({
     ...ServerFields,
-    listen: Type.Optional(ServerFields.listen),
-    tls: Type.Optional(ServerFields.tls)
+    listen: Type.Optional(ServerFields.listen)
   }, { ...strict, default: {} }),
   ...SharedSections
 }, strict)

@@ -3,10 +3,16 @@
 // containers only, with the raw credential (X-Auth-Token, or the token of `Authorization: Bearer`).
 import { decodeJwt, decodeProtectedHeader, type ProtectedHeaderParameters, type JWTPayload } from 'jose'
 import { isAbsolute, resolve } from 'node:path'
-import { ConfigError, TollgateError, type ReasonId } from '../errors.js'
+import { ConfigError, TollgateError, withField, type ReasonId } from '../errors.js'
 import { MasterKeys, masterKeysFromEnv } from '../secrets/custody.js'
 import { HighWater } from '../files/integrity.js'
 import type { SecretResolver } from '../secrets/types.js'
+import { stateContext, type SecretEvents, type SecretsInput } from '../secrets/index.js'
+import { SecretsSchema, type SecretsConfig } from '../secrets/schema.js'
+import { storeBackend } from '../secrets/store.js'
+import { parseStateLocation } from '../secrets/refs.js'
+import type { ScwStateContext } from '../secrets/scaleway-state.js'
+import { keysBackend } from './keyfile.js'
 import { authFailure, type AuthOutcome, type Authenticator } from './types.js'
 import type { CredentialsConfig, JwtConfig } from './schema.js'
 import { JwtSchema } from './schema.js'
@@ -45,6 +51,18 @@ export interface CreateAuthenticatorOptions {
   logger?: Logger
   /** `secrets.store`: holds the keys pepper. Needed as soon as the keys file has a key. */
   storeFile?: string
+  /**
+   * The `secrets:` section: the Secret Manager settings a keys file or store kept there (`scw:…`)
+   * is read with, and how often it is checked (`ttl − refreshAhead`).
+   */
+  secrets?: SecretsInput
+  /** Reports of a keys file or store kept in Secret Manager being readable or not (`file` is the config field). */
+  sourceStatus?: SecretEvents['sourceStatus']
+  /**
+   * `tollgate check --offline`: a JWKS is not fetched, and a keys file kept in Secret Manager is
+   * not read (the authenticator then has no keys).
+   */
+  offline?: boolean
   /** `secrets.storeId`: the only store the pepper may come from. */
   storeId?: string
   /** Where TOLLGATE_MASTER_KEY(_FILE) is read from (default process.env) … */
@@ -66,6 +84,11 @@ export interface CreateAuthenticatorOptions {
 export interface TollgateAuthenticator extends Authenticator {
   /** Re-read the keys file now (e.g. on SIGHUP); the file watch does this by itself. */
   reloadKeys (): Promise<boolean>
+  /**
+   * The keys file's keys by name, and whether any key of that name can still authenticate (not
+   * revoked nor expired); undefined when no keys file was read (none configured, or offline).
+   */
+  keyNames (): ReadonlyMap<string, boolean> | undefined
   /** The JWT issuers by name (for tests and diagnostics). */
   readonly issuers: ReadonlyMap<string, IssuerVerifier>
 }
@@ -117,29 +140,41 @@ export async function createAuthenticator (opts: CreateAuthenticatorOptions): Pr
     for (const [i, cfg] of jwtConfig.issuers.entries()) {
       issuers.set(cfg.name, await buildIssuer(cfg, i, { config: jwtConfig, baseDir: opts.baseDir, resolver: opts.resolver, logger }))
     }
-    await Promise.all([...issuers.values()].map(async (v) => await v.jwks?.start()))
+    if (opts.offline !== true) await Promise.all([...issuers.values()].map(async (v) => await v.jwks?.start()))
 
-    if (opts.credentials?.keys !== undefined) {
-      const storeFile = opts.storeFile === undefined ? undefined : abs(opts.storeFile)
+    const keysLocation = opts.credentials?.keys === undefined ? undefined : parseStateLocation(opts.credentials.keys)
+    if (keysLocation !== undefined && !(opts.offline === true && keysLocation.kind === 'scw')) {
+      const secrets = withDefaults(SecretsSchema, opts.secrets ?? {}) as SecretsConfig
+      const scw: ScwStateContext = stateContext({ secrets, resolver: opts.resolver, env: opts.env ?? process.env, logger, events: { sourceStatus: opts.sourceStatus } })
+      const storeLocation = opts.storeFile === undefined ? undefined : parseStateLocation(opts.storeFile)
+      const storeAt = storeLocation === undefined ? undefined : storeLocation.kind === 'file' ? abs(storeLocation.path) : storeLocation.location
       const highWater = opts.highWater ?? new HighWater()
       const getPepper = async (): Promise<KeysSecrets> => {
-        if (storeFile === undefined) {
+        if (storeAt === undefined) {
           throw new TollgateError('TG_ERR_KEYS_STORE', 'the keys file has keys but secrets.store is not set: the keys pepper lives in the secret store')
         }
         const m = opts.masterKey
         const masterKeys = m instanceof MasterKeys ? m.keys() : m ?? masterKeysFromEnv(opts.env ?? process.env)
-        return await loadKeysSecrets(storeFile, masterKeys, { highWater, storeId: opts.storeId })
+        return await loadKeysSecrets(storeAt, masterKeys, { highWater, storeId: opts.storeId, backend: storeBackend(storeAt, scw) })
       }
-      keys = await KeyIndex.open({
-        file: abs(opts.credentials.keys),
-        getPepper,
-        logger,
-        highWater,
-        refused: (reason) => opts.refused?.('credentials.keys', reason),
-        accepted: (generation) => opts.generation?.('credentials.keys', generation),
-        pollMs: opts.keysPollMs,
-        now: opts.now
-      })
+      const backend = keysBackend(keysLocation.kind === 'file' ? abs(keysLocation.path) : keysLocation.location, scw)
+      try {
+        keys = await KeyIndex.open({
+          file: backend.location,
+          backend,
+          getPepper,
+          logger,
+          highWater,
+          refused: (reason) => opts.refused?.('credentials.keys', reason),
+          accepted: (generation) => opts.generation?.('credentials.keys', generation),
+          // a keys file in Secret Manager is checked like any value there: once per ttl − refreshAhead
+          pollMs: keysLocation.kind === 'scw' ? secrets.ttl - secrets.refreshAhead : opts.keysPollMs,
+          now: opts.now
+        })
+      } catch (err) {
+        // the field to fix: a keys file that cannot be read or verified (its pepper's store was opened before)
+        throw withField('credentials.keys', err)
+      }
     }
   } catch (err) {
     for (const v of issuers.values()) v.close()
@@ -203,6 +238,9 @@ export async function createAuthenticator (opts: CreateAuthenticatorOptions): Pr
     async reloadKeys (): Promise<boolean> {
       return keys === undefined ? false : await keys.reload()
     },
+    keyNames () {
+      return keys?.names()
+    },
     async close (): Promise<void> {
       for (const v of issuers.values()) v.close()
       await keys?.close()
@@ -212,9 +250,9 @@ export async function createAuthenticator (opts: CreateAuthenticatorOptions): Pr
 
 /** The authenticator a loaded config describes (the gateway's runtime and `tollgate policy test` share it). */
 export async function authenticatorForConfig (
-  config: { credentials?: CredentialsConfig, containers: Readonly<Record<string, ContainerAuthConfig>>, baseDir: string, secrets?: { store?: string, storeId?: string } },
+  config: { credentials?: CredentialsConfig, containers: Readonly<Record<string, ContainerAuthConfig>>, baseDir: string, secrets?: SecretsInput },
   resolver: SecretResolver,
-  opts: Pick<CreateAuthenticatorOptions, 'env' | 'logger' | 'keysPollMs' | 'masterKey' | 'highWater' | 'refused' | 'generation'> = {}
+  opts: Pick<CreateAuthenticatorOptions, 'env' | 'logger' | 'keysPollMs' | 'masterKey' | 'highWater' | 'refused' | 'generation' | 'sourceStatus' | 'offline'> = {}
 ): Promise<TollgateAuthenticator> {
   return await createAuthenticator({
     credentials: config.credentials,
@@ -223,6 +261,7 @@ export async function authenticatorForConfig (
     resolver,
     storeFile: config.secrets?.store,
     storeId: config.secrets?.storeId,
+    secrets: config.secrets,
     ...opts
   })
 }

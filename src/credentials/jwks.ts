@@ -37,6 +37,8 @@ export class RemoteJwks {
   #now: () => number
   /** Fetches made so far (for tests and metrics). */
   fetches = 0
+  /** Why the last fetch failed (undefined after a success): the start-up report and `tollgate check` say it. */
+  lastError: string | undefined
 
   constructor (opts: RemoteJwksOptions) {
     this.#opts = opts
@@ -117,10 +119,15 @@ export class RemoteJwks {
       if (this.#closed) return false
       this.#set = set
       this.#raw = text
+      this.lastError = undefined
       logger.info({ issuer: name, url, keys: keys.length }, 'JWKS loaded')
       return true
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err)
+      const cause = (err as { cause?: { code?: unknown } } | null)?.cause?.code
+      const message = !(err instanceof Error)
+        ? String(err)
+        : err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : typeof cause === 'string' ? `cannot reach ${new URL(url).host} (${cause})` : err.message
+      this.lastError = message
       logger.warn({ issuer: name, url, err: { message } }, this.#set === undefined
         ? 'JWKS fetch failed; tokens of this issuer are refused until it succeeds'
         : 'JWKS fetch failed; keeping the last good keys')

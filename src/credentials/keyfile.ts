@@ -19,7 +19,8 @@
 // secret store says the keys file was upgraded (src/credentials/pepper.ts), a version 1 file is refused.
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
 import { TollgateError } from '../errors.js'
-import { FileState, type StateBackend } from '../files/state.js'
+import { FileState, nextGeneration, type StateBackend } from '../files/state.js'
+import { stateBackend, type ScwStateContext } from '../secrets/scaleway-state.js'
 import { IntegrityError } from '../files/integrity.js'
 import { NAME_PATTERN } from './schema.js'
 import { pepperId } from './keyformat.js'
@@ -68,6 +69,16 @@ export function keysError (location: string, message: string, cause?: unknown): 
 /** The file backend of a keys file: its errors are TG_ERR_KEYS_STORE naming the file. */
 export function keysFileState (file: string): StateBackend {
   return new FileState(file, { maxBytes: MAX_KEYS_BYTES, fail: (location) => (message, cause) => keysError(location, message, cause) })
+}
+
+/** The backend of `credentials.keys`: a file (absolute path), or a Secret Manager secret (`scw:…`). */
+export function keysBackend (location: string, scw: ScwStateContext | undefined): StateBackend {
+  return stateBackend(location, scw, {
+    field: 'credentials.keys',
+    kind: 'tollgate keys file',
+    fail: (where) => (message, cause) => keysError(where, message, cause),
+    file: keysFileState
+  })
 }
 
 const HEX16 = /^[0-9a-f]{16}$/
@@ -226,7 +237,7 @@ export async function mutateKeysFile<T> (
     const out = await change(data, s.pepper)
     written = JSON.stringify(data.keys) !== before
     if (written && s.pepper === undefined) throw noPepper()
-    return { text: written ? sealKeysFile(data, s.pepper!, data.generation + 1) : undefined, result: out }
+    return { text: written ? sealKeysFile(data, s.pepper!, nextGeneration(current, data.generation)) : undefined, result: out }
   })
   return { result, written }
 }

@@ -82,6 +82,17 @@ export class KeyIndex {
     return index
   }
 
+  /** Key names, and whether any key of that name is neither revoked nor expired. */
+  names (): Map<string, boolean> {
+    const now = this.#now()
+    const out = new Map<string, boolean>()
+    for (const e of this.#byId.values()) {
+      const live = !e.revoked && e.expiresAt > now
+      out.set(e.principal.id, (out.get(e.principal.id) ?? false) || live)
+    }
+    return out
+  }
+
   /** Number of keys that are neither revoked nor expired. */
   get activeCount (): number {
     const now = this.#now()

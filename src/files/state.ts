@@ -1,8 +1,9 @@
 // Where the bytes of a tollgate state file (the secret store, the keys file) live, kept apart from
 // what they mean: the store and keys code parse, verify and check generations on whatever text a
 // StateBackend hands them, and do their read-modify-write through `update()`. FileState is the
-// file on disk; a Scaleway Secret Manager secret can be another backend with the same contract
-// (read = latest version, update = add a version, re-read and re-apply on a revision conflict).
+// file on disk; ScwState (src/secrets/scaleway-state.ts) keeps the same bytes as the versions of a
+// Scaleway Secret Manager secret (read = the newest valid version, update = add a version, re-read
+// and re-apply on a revision conflict).
 import { mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { acquireLock, cleanLeftovers, errnoCode, fileStamp, readSnapshot, WriteConflict, writeFileAtomic, type FailFn } from './atomic-file.js'
@@ -12,6 +13,12 @@ export interface Snapshot {
   readonly text: string | undefined
   /** Opaque: changes whenever the content may have changed (a file's stamp, a secret's revision). */
   readonly version: string
+  /**
+   * The generation a content written on top of this one must carry, when the backend numbers them
+   * itself (Secret Manager: the revision the new version will get). Undefined: the current
+   * generation plus one.
+   */
+  readonly nextGeneration?: number
 }
 
 export interface Change<T> {
@@ -36,8 +43,30 @@ export interface StateBackend {
   update<T> (apply: (current: Snapshot) => Promise<Change<T>>): Promise<T>
 }
 
+/** The generation of a content written on top of `current`, whose own generation is `generation`. */
+export function nextGeneration (current: Snapshot, generation: number): number {
+  const next = current.nextGeneration ?? generation + 1
+  // a backend's numbering only ever moves forward; anything else would be refused by every reader
+  if (!(next > generation)) throw new Error(`${next} is not a generation above ${generation}`)
+  return next
+}
+
 /** Tries of `apply` before a writer gives up on a state that keeps changing under it. */
-const MAX_ATTEMPTS = 5
+export const MAX_ATTEMPTS = 5
+
+/**
+ * The generation a state document says it has (the secret store and the keys file both carry one,
+ * under their MAC; 0 for format version 1), read without verifying anything; undefined when the
+ * text is not such a document. Backends use it to pick a version; the readers verify it again.
+ */
+export function documentGeneration (text: string): number | undefined {
+  let o: unknown
+  try { o = JSON.parse(text) } catch { return undefined }
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) return undefined
+  const d = o as { version?: unknown, generation?: unknown }
+  if (d.version === 1) return 0
+  return typeof d.generation === 'number' && Number.isSafeInteger(d.generation) && d.generation >= 1 ? d.generation : undefined
+}
 
 /** A state file on disk: lock file, atomic rename, compare-and-swap, size limit, mode 0600. */
 export class FileState implements StateBackend {

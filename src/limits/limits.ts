@@ -75,6 +75,8 @@ export interface RuntimeLimits {
   readonly byContainer: ReadonlyMap<string, ContainerLimits>
   /** The runtime is built: memory counters of limits it no longer has are let go. */
   commit (): void
+  /** Whether Redis answers (undefined: no Redis in use); for the start-up report and `tollgate check`. */
+  storeReady (): boolean | undefined
   close (): void
 }
 
@@ -86,7 +88,7 @@ export async function buildRateLimits (containers: Record<string, { rateLimit?: 
   logger: Logger, deps: RateLimitDeps = { memory: createMemoryCounters() }): Promise<RuntimeLimits> {
   const byContainer = new Map<string, ContainerLimits>()
   const named = Object.entries(containers).filter(([, c]) => c.rateLimit !== undefined)
-  if (named.length === 0) return { byContainer, commit () { deps.memory.retain(new Set()) }, close () {} }
+  if (named.length === 0) return { byContainer, commit () { deps.memory.retain(new Set()) }, storeReady: () => undefined, close () {} }
   const rlf = await import('rate-limiter-flexible')
   let redis: RedisStore | undefined
   if (server.redis !== undefined) redis = await connectRedis(server.redis, server.timeout, logger, deps.events)
@@ -117,7 +119,7 @@ export async function buildRateLimits (containers: Record<string, { rateLimit?: 
     const late = limits.filter((l) => l.by === 'principal')
     byContainer.set(container, { early: early.length > 0 ? early : undefined, late: late.length > 0 ? late : undefined })
   }
-  return { byContainer, commit () { deps.memory.retain(used) }, close () { redis?.close() } }
+  return { byContainer, commit () { deps.memory.retain(used) }, storeReady: () => redis === undefined ? undefined : redis.client.status === 'ready', close () { redis?.close() } }
 }
 
 type Headers = Record<string, string | string[] | undefined>

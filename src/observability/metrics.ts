@@ -225,6 +225,19 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
     registers: [registry],
     collect () { for (const [container, n] of openTunnels) this.set({ container }, n) }
   })
+  const sources = new Map<string, number>()
+  const sourceFailures = new CounterFamily('tollgate_state_source_failures_total',
+    'Checks of a secret store or keys file kept in Scaleway Secret Manager that could not read it; the last good copy keeps serving.', ['file'])
+  register(sourceFailures)
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'tollgate_state_source_up',
+    help: 'Whether the last check of a secret store or keys file kept in Scaleway Secret Manager could read it (1) or not (0: the last good copy serves).',
+    labelNames: ['file'],
+    registers: [registry],
+    aggregator: 'min',
+    collect () { for (const [file, up] of sources) this.set({ file }, up) }
+  })
   const listeners = new Map<string, () => number>()
   // eslint-disable-next-line no-new
   new Gauge({
@@ -300,7 +313,11 @@ export function createMetrics (opts: MetricsOptions = {}): Metrics {
       refreshFailed (ref) { secretRefreshes.cell(ref, 'failure').value++ },
       rotated (ref) { secretRotations.cell(ref).value++ },
       refused (file, reason) { refusals.cell(file, reason).value++ },
-      generation (file, n) { generations.set(file, n) }
+      generation (file, n) { generations.set(file, n) },
+      sourceStatus (file, ok) {
+        sources.set(file, ok ? 1 : 0)
+        if (!ok) sourceFailures.cell(file).value++
+      }
     },
     rateLimitEvents: {
       storeFailed () { storeErrors.value++ }

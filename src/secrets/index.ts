@@ -4,9 +4,10 @@
 // fetch; concurrent fetches of one key share one request). Scaleway Secret Manager values are
 // refreshed in the background `refreshAhead` before their `ttl` runs out; `${file:…}` files and the
 // local store are re-read when they change (polled, plus a folder watch for a quick pickup — this
-// also follows a Kubernetes-style `..data` symlink swap). When a source fails, the last good value is
-// served, a warning is logged and `events.refreshFailed` fires. Nothing here ever logs or throws a
-// value: log lines and errors carry the reference as written and a reason.
+// also follows a Kubernetes-style `..data` symlink swap); a store kept in Secret Manager is checked
+// every `ttl − refreshAhead` (one list call when nothing changed). When a source fails, the last
+// good value is served, a warning is logged and `events.refreshFailed` fires. Nothing here ever
+// logs or throws a value: log lines and errors carry the reference as written and a reason.
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path'
@@ -14,9 +15,11 @@ import { LRUCache } from 'lru-cache'
 import { withDefaults, firstSchemaError } from '../config/schema-values.js'
 import { ConfigError, TollgateError } from '../errors.js'
 import { checkSecretsConfig, SecretsSchema, type ScalewaySecretsConfig, type SecretsConfig } from './schema.js'
-import { parseSecretRef, stripOneNewline, type ParsedRef, type ScwTarget } from './refs.js'
+import { parseSecretRef, parseStateLocation, stripOneNewline, type ParsedRef, type ScwTarget, type StateLocation } from './refs.js'
 import { accessSecretVersion, ScwAccessError } from './scaleway.js'
-import { SecretStore } from './store.js'
+import { SecretStore, storeBackend } from './store.js'
+import type { ScwStateContext } from './scaleway-state.js'
+import type { StateBackend } from '../files/state.js'
 import { forbiddenFileProblem, MasterKeys, masterKeysFromEnv } from './custody.js'
 import { HighWater, IntegrityError } from '../files/integrity.js'
 import type { SecretHandle, SecretResolver } from './types.js'
@@ -42,6 +45,11 @@ export interface SecretEvents {
   refused?: (file: string, reason: string) => void
   /** The generation of a state file now served (`file` as in `refused`); 0 for a version 1 file. */
   generation?: (file: string, generation: number) => void
+  /**
+   * A state file kept in Secret Manager (`file` as in `refused`) could be read (true) or not (false:
+   * the last good copy keeps serving). Fires on every check.
+   */
+  sourceStatus?: (file: string, ok: boolean) => void
 }
 
 /** Pino-compatible subset. */
@@ -72,6 +80,58 @@ export interface SecretResolverOptions {
   highWater?: HighWater
   /** Forced refreshes closer together than this (ms) share the previous outcome. Default 1000. */
   refreshCooldown?: number
+  /**
+   * `tollgate check --offline`: network sources (`${scw:…}` references, a store kept in Secret
+   * Manager) are not contacted; their handles hold an empty value.
+   */
+  offline?: boolean
+}
+
+/** The settings Secret Manager-backed state files need, from a config's `secrets:` section. */
+export interface StateContextOptions {
+  secrets: SecretsConfig
+  /** Resolves `secrets.scaleway.secretKey` (on first use). */
+  resolver: SecretResolver
+  env: NodeJS.ProcessEnv
+  logger?: SecretLogger
+  events?: SecretEvents
+}
+
+/**
+ * What a state file kept in Secret Manager needs: the API settings, the IAM key (resolved through
+ * `resolver`), the project for by-name locations, and reports of Secret Manager being unreachable
+ * (one warning when it fails, one line when it answers again, the metric on every check).
+ */
+export function stateContext (opts: StateContextOptions): ScwStateContext {
+  const log = opts.logger ?? silent
+  let key: Promise<SecretHandle> | undefined
+  const iamKey = (): Promise<SecretHandle> => {
+    if (key === undefined) {
+      key = opts.resolver.resolve(opts.secrets.scaleway.secretKey, 'secrets.scaleway.secretKey')
+      key.catch(() => { key = undefined })
+    }
+    return key
+  }
+  const down = new Map<string, string>()
+  return {
+    options: (field) => ({
+      api: { baseUrl: opts.secrets.scaleway.baseUrl, timeout: opts.secrets.scaleway.timeout },
+      iamKey,
+      projectId: () => opts.secrets.scaleway.projectId ?? opts.env.SCW_DEFAULT_PROJECT_ID,
+      onStatus: (ok, reason) => {
+        opts.events?.sourceStatus?.(field, ok)
+        const was = down.get(field)
+        if (ok) {
+          if (was !== undefined) log.info({ file: field }, 'Secret Manager answers again')
+          down.delete(field)
+        } else if (was === undefined) {
+          down.set(field, reason ?? 'error')
+          log.warn({ file: field, reason }, 'Secret Manager cannot be read; the last good copy keeps serving')
+        }
+      },
+      onIgnored: (revision, why) => log.info({ file: field, revision, why }, 'Secret Manager version ignored')
+    })
+  }
 }
 
 const noop = (): void => {}
@@ -112,6 +172,8 @@ interface Source {
   fingerprint?: () => Promise<string>
   /** A folder to watch for a quick pickup. */
   watchDir?: string
+  /** How often `fingerprint` is polled (default `secrets.pollInterval`). */
+  pollMs?: number
 }
 
 async function fileFingerprint (path: string): Promise<string> {
@@ -145,7 +207,7 @@ class Entry {
   }
 }
 
-class Resolver implements SecretResolver {
+class Resolver implements GatewayResolver {
   readonly #baseDir: string
   readonly #cfg: SecretsConfig
   readonly #env: NodeJS.ProcessEnv
@@ -159,6 +221,10 @@ class Resolver implements SecretResolver {
   readonly #cache: LRUCache<string, string>
   readonly #abort = new AbortController()
   #store: Promise<SecretStore> | undefined
+  #storeBackend: StateBackend | undefined
+  readonly #storeLocation: StateLocation | undefined
+  readonly #stateContext: ScwStateContext
+  readonly #offline: boolean
   #scwKey: Promise<SecretHandle> | undefined
   #closed = false
 
@@ -170,9 +236,6 @@ class Resolver implements SecretResolver {
       throw new ConfigError(`secrets${first.path.replace(/\//g, '.')}`, first.message.toLowerCase())
     }
     this.#cfg = cfg as SecretsConfig
-    if (this.#cfg.refreshAhead >= this.#cfg.ttl) {
-      throw new ConfigError('secrets.refreshAhead', `must be below secrets.ttl (${this.#cfg.ttl})`)
-    }
     checkSecretsConfig(this.#cfg)
     this.#env = opts.env ?? process.env
     this.#log = opts.logger ?? silent
@@ -180,6 +243,11 @@ class Resolver implements SecretResolver {
     this.#masterKey = opts.masterKey
     this.#highWater = opts.highWater ?? new HighWater()
     this.#cooldown = opts.refreshCooldown ?? 1000
+    this.#offline = opts.offline === true
+    const store = this.#cfg.store
+    this.#storeLocation = store === undefined ? undefined : parseStateLocation(store)
+    if (this.#storeLocation?.kind === 'file') this.#storeLocation = { kind: 'file', path: this.#abs(this.#storeLocation.path) }
+    this.#stateContext = stateContext({ secrets: this.#cfg, resolver: { resolve: async () => await this.#scwKeyHandle(), close: async () => {} }, env: this.#env, logger: this.#log, events: this.#events })
     this.#cache = new LRUCache<string, string>({
       max: 10_000,
       ttl: this.#cfg.ttl,
@@ -202,6 +270,9 @@ class Resolver implements SecretResolver {
       parsed = parseSecretRef(ref)
     } catch (err) {
       throw new TollgateError('TG_ERR_SECRET_UNRESOLVED', `${at}invalid secret reference ${JSON.stringify(ref.slice(0, 200))}: ${(err as Error).message}`)
+    }
+    if (this.#offline && (parsed.kind === 'scw' || (parsed.kind === 'secret' && this.#storeLocation?.kind === 'scw'))) {
+      return { ref, value: () => '', refresh: async () => false }
     }
     const key = this.#keyOf(parsed)
     let entry = this.#entries.get(key)
@@ -278,11 +349,14 @@ class Resolver implements SecretResolver {
       }
       case 'secret': {
         const name = p.name
-        const file = this.#storeFile()
+        const where = this.#storeLocation
+        const file = where?.kind === 'file' ? where.path : undefined
         return {
           expires: false,
           watchDir: file === undefined ? undefined : dirname(file),
-          fingerprint: file === undefined ? undefined : () => fileFingerprint(file),
+          // a store in Secret Manager: checked once per ttl − refreshAhead (one list call when unchanged)
+          fingerprint: where === undefined ? undefined : file !== undefined ? () => fileFingerprint(file) : async () => await this.#backend().fingerprint(),
+          pollMs: where?.kind === 'scw' ? this.#cfg.ttl - this.#cfg.refreshAhead : undefined,
           load: async () => {
             const store = await this.#openStore()
             await this.#reloadStore(store)
@@ -302,18 +376,29 @@ class Resolver implements SecretResolver {
     }
   }
 
-  #storeFile (): string | undefined {
-    return this.#cfg.store === undefined ? undefined : this.#abs(this.#cfg.store)
+  /** Where the store's bytes come from (one backend per resolver: its pollers share its calls). */
+  #backend (): StateBackend {
+    const where = this.#storeLocation
+    if (where === undefined) throw new SourceError('secrets.store is not set in the config')
+    this.#storeBackend ??= storeBackend(where.kind === 'file' ? where.path : where.location, this.#stateContext)
+    return this.#storeBackend
+  }
+
+  /** Opens (reads, verifies, decrypts) the store now: its errors name the store, for `secrets.store`. */
+  async openStore (): Promise<SecretStore | undefined> {
+    if (this.#storeLocation === undefined || (this.#offline && this.#storeLocation.kind === 'scw')) return undefined
+    const store = await this.#openStore()
+    this.#events.generation?.('secrets.store', store.generation)
+    return store
   }
 
   #openStore (): Promise<SecretStore> {
     if (this.#store === undefined) {
-      const file = this.#storeFile()
       this.#store = (async () => {
-        if (file === undefined) throw new SourceError('secrets.store is not set in the config')
+        const backend = this.#backend()
         const m = this.#masterKey
         const keys = m instanceof MasterKeys ? m.keys() : m ?? masterKeysFromEnv(this.#env)
-        return await SecretStore.open(file, keys, { highWater: this.#highWater, storeId: this.#cfg.storeId })
+        return await SecretStore.open(backend.location, keys, { backend, highWater: this.#highWater, storeId: this.#cfg.storeId })
       })()
       this.#store.catch(() => { this.#store = undefined }) // retried on the next use
     }
@@ -347,6 +432,9 @@ class Resolver implements SecretResolver {
       const ref = this.#cfg.scaleway.secretKey
       this.#scwKey = (async () => {
         if (ref.startsWith('${scw:')) throw new SourceError('secrets.scaleway.secretKey cannot itself be a ${scw:…} reference')
+        if (ref.startsWith('${secret:') && this.#storeLocation?.kind === 'scw') {
+          throw new SourceError('secrets.scaleway.secretKey cannot be a ${secret:…} reference while the store itself is in Secret Manager')
+        }
         return await this.resolve(ref, 'secrets.scaleway.secretKey')
       })()
       this.#scwKey.catch(() => { this.#scwKey = undefined })
@@ -388,7 +476,7 @@ class Resolver implements SecretResolver {
   }
 
   async #first (e: Entry): Promise<void> {
-    if (e.source.fingerprint !== undefined) e.fingerprint = await e.source.fingerprint()
+    if (e.source.fingerprint !== undefined) e.fingerprint = await e.source.fingerprint().catch(() => undefined)
     try {
       const v = await this.#cache.fetch(e.key, { forceRefresh: true, signal: this.#abort.signal })
       if (v === undefined) throw new SourceError('no value')
@@ -420,15 +508,7 @@ class Resolver implements SecretResolver {
       v = await this.#cache.fetch(e.key, { forceRefresh: true, signal: this.#abort.signal })
       if (v === undefined) throw new SourceError('no value')
     } catch (err) {
-      if (this.#closed || this.#entries.get(e.key) !== e) return false
-      e.failures++
-      const reason = reasonOf(err)
-      this.#log.warn({ ref: e.ref, reason, why, failures: e.failures }, 'secret refresh failed; serving the last good value')
-      this.#events.refreshFailed?.(e.ref, reason)
-      const backoff = Math.min(1000 * 2 ** (e.failures - 1), 60_000, this.#cfg.ttl)
-      const retryAfter = err instanceof SourceError ? err.retryAfterMs ?? 0 : 0
-      e.retryAt = Date.now() + Math.max(backoff, retryAfter)
-      this.#schedule(e, Math.max(backoff, retryAfter))
+      this.#failed(e, err, why)
       return false
     }
     if (this.#closed || this.#entries.get(e.key) !== e) return false
@@ -445,6 +525,19 @@ class Resolver implements SecretResolver {
     return changed
   }
 
+  /** A fetch (or a change check) failed: warn, count, back off; the last good value stays. */
+  #failed (e: Entry, err: unknown, why: string): void {
+    if (this.#closed || this.#entries.get(e.key) !== e) return
+    e.failures++
+    const reason = reasonOf(err)
+    this.#log.warn({ ref: e.ref, reason, why, failures: e.failures }, 'secret refresh failed; serving the last good value')
+    this.#events.refreshFailed?.(e.ref, reason)
+    const backoff = Math.min(1000 * 2 ** (e.failures - 1), 60_000, this.#cfg.ttl)
+    const retryAfter = err instanceof SourceError ? err.retryAfterMs ?? 0 : 0
+    e.retryAt = Date.now() + Math.max(backoff, retryAfter)
+    this.#schedule(e, Math.max(backoff, retryAfter))
+  }
+
   /** Scaleway values: refresh ahead of expiry (or retry after a failure). Local sources: poll. */
   #schedule (e: Entry, delay: number): void {
     if (this.#closed) return
@@ -453,7 +546,7 @@ class Resolver implements SecretResolver {
     if (e.source.expires) {
       e.timer = setTimeout(() => { this.#fetch(e, 'scheduled').catch(noop) }, Math.max(delay, 10))
     } else if (e.source.fingerprint !== undefined) {
-      e.timer = setTimeout(() => { this.#check(e).catch(noop) }, this.#cfg.pollInterval)
+      e.timer = setTimeout(() => { this.#check(e).catch(noop) }, e.source.pollMs ?? this.#cfg.pollInterval)
     }
     e.timer?.unref()
   }
@@ -463,7 +556,13 @@ class Resolver implements SecretResolver {
     if (this.#closed || e.checking || e.source.fingerprint === undefined) return
     e.checking = true
     try {
-      const fp = await e.source.fingerprint()
+      let fp: string
+      try {
+        fp = await e.source.fingerprint()
+      } catch (err) {
+        this.#failed(e, err, 'changed')
+        return // #failed scheduled the next tick
+      }
       if (fp !== e.fingerprint || (e.failures > 0 && Date.now() >= e.retryAt)) {
         e.fingerprint = fp
         await this.#fetch(e, 'changed')
@@ -472,7 +571,7 @@ class Resolver implements SecretResolver {
     } finally {
       e.checking = false
     }
-    this.#schedule(e, this.#cfg.pollInterval)
+    this.#schedule(e, e.source.pollMs ?? this.#cfg.pollInterval)
   }
 
   #watch (e: Entry): void {
@@ -498,7 +597,16 @@ class Resolver implements SecretResolver {
   }
 }
 
+/** The resolver of a gateway: references, and the store they come from. */
+export interface GatewayResolver extends SecretResolver {
+  /**
+   * Opens (reads, verifies, decrypts) `secrets.store` now; undefined when there is none (or it is
+   * in Secret Manager and the resolver is offline). Rejects with the store's own error.
+   */
+  openStore (): Promise<SecretStore | undefined>
+}
+
 /** Creates a resolver for one loaded config. Call `close()` when the config is replaced. */
-export function createSecretResolver (opts: SecretResolverOptions): SecretResolver {
+export function createSecretResolver (opts: SecretResolverOptions): GatewayResolver {
   return new Resolver(opts)
 }

@@ -4,7 +4,9 @@
 //   ${scw:REGION/PROJECT_ID/[FOLDER/…/]NAME}     by name in a folder of a project
 //   ${scw:REGION/[FOLDER/…/]NAME}                by name, project from secrets.scaleway.projectId
 // each optionally ending in `@REVISION` (an integer, `latest` or `latest_enabled`, the default).
-import { SECRET_NAME } from './store.js'
+
+/** Store entry names: what `${secret:NAME}` can carry, and safe in a log line. */
+export const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
 
 export type ScwTarget =
   | { by: 'id', region: string, revision: string, id: string }
@@ -76,6 +78,30 @@ function parseScw (arg: string): ScwTarget {
   }
   const name = segs.pop()!
   return { by: 'path', region, revision, projectId, path: '/' + segs.join('/'), name }
+}
+
+/** Where a state file (`secrets.store`, `credentials.keys`) lives: a file, or a Secret Manager secret. */
+export type StateLocation =
+  | { kind: 'file', path: string }
+  | { kind: 'scw', target: ScwTarget, location: string }
+
+/** The prefix of a Secret Manager location: `scw:REGION/SECRET_ID` or the by-name forms of `${scw:…}`. */
+export const SCW_LOCATION_PREFIX = 'scw:'
+
+/**
+ * Parses `secrets.store` / `credentials.keys`: `scw:…` is a Secret Manager secret (the forms a
+ * `${scw:…}` reference takes, without `@REVISION`: a store is all of a secret's versions), anything
+ * else a file path. Throws an Error whose message says what is wrong.
+ */
+export function parseStateLocation (value: string): StateLocation {
+  if (!value.startsWith(SCW_LOCATION_PREFIX)) return { kind: 'file', path: value }
+  const arg = value.slice(SCW_LOCATION_PREFIX.length)
+  if (arg.includes('@')) throw new Error('a store is a whole Secret Manager secret (tollgate picks the version): no "@REVISION"')
+  const target = parseScw(arg)
+  const location = SCW_LOCATION_PREFIX + (target.by === 'id'
+    ? `${target.region}/${target.id}`
+    : [target.region, target.projectId, ...target.path.split('/').filter((s) => s !== ''), target.name].filter((s) => s !== undefined).join('/'))
+  return { kind: 'scw', target, location }
 }
 
 /** Values read from files and Secret Manager lose exactly one trailing newline (`\n` or `\r\n`). */

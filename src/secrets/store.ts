@@ -12,8 +12,10 @@
 // version 2 on their first write. The master key can be rotated (`rotate()`). See docs/secrets.md.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { TollgateError } from '../errors.js'
-import { FileState, type StateBackend } from '../files/state.js'
+import { FileState, nextGeneration, type StateBackend } from '../files/state.js'
 import { HighWater, IntegrityError } from '../files/integrity.js'
+import { SECRET_NAME } from './refs.js'
+import { stateBackend, type ScwStateContext } from './scaleway-state.js'
 
 export const STORE_FORMAT = 'tollgate-secret-store'
 export const STORE_VERSION = 2
@@ -26,8 +28,6 @@ const STORE_ID_BYTES = 16
 export const MAX_VALUE_BYTES = 64 * 1024
 /** Largest store read: far above any real store, small enough that a wrong file cannot exhaust memory. */
 export const MAX_STORE_BYTES = 8 * 1024 * 1024
-/** Entry names: what `${secret:NAME}` can carry, and safe in a log line. */
-export const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
 export const STORE_ID = /^[0-9a-f]{32}$/
 
 export interface SecretEntryInfo { name: string, createdAt: string, updatedAt: string }
@@ -238,6 +238,16 @@ export function storeFileState (file: string): StateBackend {
   return new FileState(file, { maxBytes: MAX_STORE_BYTES, fail: (location) => (message, cause) => storeError(location, message, cause) })
 }
 
+/** The backend of `secrets.store`: a file (absolute path), or a Secret Manager secret (`scw:…`). */
+export function storeBackend (location: string, scw: ScwStateContext | undefined): StateBackend {
+  return stateBackend(location, scw, {
+    field: 'secrets.store',
+    kind: 'tollgate secret store',
+    fail: (where) => (message, cause) => storeError(where, message, cause),
+    file: storeFileState
+  })
+}
+
 export interface StoreOpenOptions {
   /** Where the bytes live (default: the file at the given path). */
   backend?: StateBackend
@@ -423,7 +433,7 @@ export class SecretStore {
           return { text: undefined, result: false }
         }
         const storeId = opened.storeId ?? this.#pin ?? newStoreId()
-        const generation = opened.generation + 1
+        const generation = nextGeneration(current, opened.generation)
         const text = sealStore(opened.entries.values(), sealUnder ?? this.#masters[0]!, storeId, generation)
         next = { text, opened: { ...opened, storeId, generation, version: 2, keyId: keyring(sealUnder ?? this.#masters[0]!).id } }
         return { text, result: true }
@@ -442,3 +452,4 @@ export class SecretStore {
 }
 
 export { masterKeyFromEnv, parseMasterKey } from './custody.js'
+export { SECRET_NAME } from './refs.js'

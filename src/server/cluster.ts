@@ -10,8 +10,9 @@
 // - Supervision: a worker that exits unasked is restarted with exponential backoff (reset once a
 //   worker has run for a while).
 // - SIGHUP is passed to every serving worker (each reloads; a failure keeps its old config).
-//   SIGTERM/SIGINT: /readyz turns 503, every worker drains (up to server.drainTimeout), then the
-//   primary exits 0. A worker still there 5 s after the deadline is killed.
+//   SIGTERM/SIGINT: /readyz turns 503, every worker answers with Connection: close for
+//   server.shutdownDelay, then drains (up to server.drainTimeout), then the primary exits 0. A
+//   worker still there 5 s after the deadline is killed.
 import cluster, { type Worker } from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -197,7 +198,7 @@ export async function runPrimary (opts: PrimaryOptions): Promise<number> {
           logger.error({ worker: s.worker.id }, 'worker still running past the drain deadline; killing it')
           s.worker.process.kill('SIGKILL')
         }
-      }, config.server.drainTimeout + 5000)
+      }, config.server.shutdownDelay + config.server.drainTimeout + 5000)
       hardStop.unref()
       finishIfDone()
     }

@@ -1,11 +1,18 @@
 // Connection bookkeeping for one public listener: counts open connections (for metrics) and drains
 // them gracefully on shutdown.
 //
+// Last calls (server.shutdownDelay, before the drain) = still accepting; every HTTP/1.1 answer from
+// now on says `Connection: close`; HTTP/2 sessions get a GOAWAY (clients open a new connection,
+// which is still accepted). Nothing is refused or cut: clients and load balancers move elsewhere.
+//
 // Drain = stop accepting; every HTTP/1.1 request in flight is answered with `Connection: close`
-// and its socket closed after the response; idle keep-alive sockets are closed now; requests that
-// still arrive on a kept connection are served, with `Connection: close`; HTTP/2 sessions get a
-// GOAWAY (open streams finish, new ones go elsewhere). Whatever is left at the deadline is destroyed
-// by the caller (`destroyAll`).
+// and its socket closed after the response; idle keep-alive sockets (which already served a
+// request) are closed now; a connection accepted before the listener closed that has not sent its
+// first request yet is kept and served once (closing it would reset a request the client may be
+// sending: that is the reset seen under new-connection-per-request load across a SIGTERM; Node's
+// headersTimeout bounds the wait); requests that still arrive on a kept connection are served, with
+// `Connection: close`; HTTP/2 sessions get a GOAWAY (open streams finish, new ones go elsewhere).
+// Whatever is left at the deadline is destroyed by the caller (`destroyAll`).
 //
 // Node's own `server.close()` is not used to stop accepting: on Node 20 it also runs
 // `closeIdleConnections()`, which destroys keep-alive sockets whose request was fully read but whose
@@ -19,6 +26,8 @@ import type { Http2Session } from 'node:http2'
 export interface ConnectionTracker {
   /** Open connections (TCP sockets) right now. */
   readonly size: number
+  /** Keep accepting, but answer every request with `Connection: close` (HTTP/2: GOAWAY). Idempotent. */
+  lastCalls (): void
   /** Stop accepting and close every connection as soon as it carries no request. Idempotent. */
   drain (): void
   /** Resolves once every connection is closed (after `drain`, or never while more arrive). */
@@ -34,7 +43,10 @@ export function trackConnections (server: NetServer, opts: { tls: boolean }): Co
   const sockets = new Set<Socket>()
   /** Sockets that carry HTTP/1.1 (the raw socket, or the TLS socket on top of it). */
   const http1 = new Set<Http1Socket>()
+  /** HTTP/1.1 sockets that have carried a request: idle ones are kept-alive, not just accepted. */
+  const served = new WeakSet<Socket>()
   const sessions = new Set<Http2Session>()
+  let closing = false
   let draining = false
   let waiters: Array<() => void> = []
 
@@ -63,8 +75,9 @@ export function trackConnections (server: NetServer, opts: { tls: boolean }): Co
   server.on('session', (session: Http2Session) => {
     sessions.add(session)
     session.once('close', () => sessions.delete(session))
-    if (draining) session.close()
+    if (closing) session.close()
   })
+  server.prependListener('request', (req: IncomingMessage) => { served.add(req.socket) })
 
   function onHttp1 (socket: Http1Socket): void {
     http1.add(socket)
@@ -72,11 +85,14 @@ export function trackConnections (server: NetServer, opts: { tls: boolean }): Co
     if (draining) closeWhenIdle(socket)
   }
 
-  /** Mark the response in flight (if any) as the last on this socket; close an idle socket now. */
+  /**
+   * Mark the response in flight (if any) as the last on this socket; close an idle kept-alive socket
+   * now. A socket that has not carried a request yet is left to send one (answered, then closed).
+   */
   function closeWhenIdle (socket: Http1Socket): void {
     const res = socket._httpMessage
     if (res == null) {
-      socket.destroySoon()
+      if (served.has(socket)) socket.destroySoon()
       return
     }
     if (!res.headersSent) {
@@ -94,15 +110,22 @@ export function trackConnections (server: NetServer, opts: { tls: boolean }): Co
     if (req.httpVersionMajor < 2) res.shouldKeepAlive = false
   }
 
+  function lastCalls (): void {
+    if (closing) return
+    closing = true
+    server.prependListener('request', lastOnSocket)
+    for (const s of sessions) s.close()
+  }
+
   return {
     get size () { return sockets.size },
+    lastCalls,
     drain () {
       if (draining) return
+      lastCalls()
       draining = true
       NetServer.prototype.close.call(server)
-      server.prependListener('request', lastOnSocket)
       for (const s of http1) closeWhenIdle(s)
-      for (const s of sessions) s.close()
       checkSettled()
     },
     settled () {

@@ -24,9 +24,9 @@ function readmeCommands (): string[] {
 test('the README\'s CLI examples run as printed and do what they say', { timeout: 120_000 }, () => {
   const lines = readmeCommands()
   assert.ok(lines.length >= 6, `found the examples: ${JSON.stringify(lines)}`)
-  for (const l of lines) assert.match(l, /npx tollgate |^export /, l)
+  for (const l of lines) assert.match(l, /npx tollgate |^export |^mkdir -p config\/tls && openssl req /, l)
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-readme-'))
-  cpSync(join(ROOT, 'config'), join(dir, 'config'), { recursive: true, filter: (src) => !src.endsWith('.store') })
+  cpSync(join(ROOT, 'config'), join(dir, 'config'), { recursive: true, filter: (src) => !/\.(store|key)$/.test(src) && !src.endsWith('/tls') })
   const script = [
     'set -eu',
     `npx () { if [ "$1" = tollgate ]; then shift; "${process.execPath}" "${BIN}" "$@"; else command npx "$@"; fi; }`,
@@ -35,9 +35,10 @@ test('the README\'s CLI examples run as printed and do what they say', { timeout
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, TZ: 'UTC', SCW_SECRET_KEY: 'readme-iam-secret-key-value', STATUS_CONTAINER_TOKEN: 'x' }
   const r = spawnSync('sh', ['-c', script], { cwd: dir, env, encoding: 'utf8', timeout: 110_000 })
   assert.equal(r.status, 0, `exit ${String(r.status)}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`)
-  assert.equal(r.stderr, '')
+  assert.equal(r.stderr, 'tollgate: warning: containers.reports.policies[1].principals[0]: rule "internal-tool": "key:admin-tool" names no key in the keys file (tollgate keys create --name admin-tool)\n',
+    'the one warning the README announces')
   assert.match(r.stdout, /^tollgate \d+\.\d+\.\d+\n/, '--version')
-  assert.match(r.stdout, /^ok: config\/tollgate\.example\.yaml: 3 containers, every condition compiles; WebSocket: live$/m, 'check')
+  assert.match(r.stdout, /^ok: config\/tollgate\.example\.yaml: 3 containers; every condition compiles, every secret reference resolves, the certificate matches its key, the secret store opens, the keys file verifies; WebSocket: live$/m, 'check')
   assert.match(r.stdout, /^allow: the condition is true/m, 'policy eval')
   assert.match(r.stdout, /^created secret reports-token in /m, 'secrets set')
   assert.match(r.stdout, /^container: reports \(private; match reports\.example\.com \/\)$/m, 'policy test routes')

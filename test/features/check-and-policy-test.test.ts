@@ -10,19 +10,22 @@ import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { BIN } from '../helpers/root.js'
 import { captureIo } from '../helpers/io.js'
+import { writePki } from '../helpers/pki.js'
 import { runPolicy } from '../../src/cli/policy.js'
 
-const SERVER = { listen: { https: { port: 8443 } }, tls: { cert: 'c.pem', key: 'k.pem' } }
+const SERVER = { listen: { https: { port: 8443 } }, tls: { cert: 'cert.pem', key: 'key.pem' } }
 
 function write (config: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-features-'))
+  writePki(dir) // cert.pem and key.pem: check reads them as serve would
   const file = join(dir, 'tollgate.yaml')
   writeFileSync(file, stringify({ server: SERVER, ...config }))
   return file
 }
 
+/** `check --offline`: the Redis of these configs does not exist; everything else is checked. */
 function check (file: string): { status: number | null, stdout: string, stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, 'check', '--config', file], { encoding: 'utf8', timeout: 30_000 })
+  const r = spawnSync(process.execPath, [BIN, 'check', '--config', file, '--offline'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, T: 'token' } })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
@@ -35,6 +38,8 @@ describe('tollgate check', () => {
       server: { ...SERVER, rateLimit: { redis: 'rediss://:pw@redis.internal:6380/2', timeout: 150, keyPrefix: 'prod' } },
       ...app({
         stripPrefix: true,
+        // private (no credentials configured: every client is refused, legal): `by: principal` counts keys
+        privacy: 'private',
         rateLimit: [{ name: 'per-client', requests: 100, per: '1m', by: 'ip' }, { name: 'per-key', requests: 10, per: '10s', by: 'principal' }, { name: 'per-tenant', requests: 5, per: '1h', by: 'header:X-Tenant' }],
         cors: { origins: ['https://app.example.com'], methods: ['GET', 'POST'], headers: ['content-type'], credentials: true, maxAge: 600 },
         headers: { request: { set: { 'x-tenant': 'acme' }, remove: ['cookie'] }, response: { set: { 'cache-control': 'no-store' }, remove: ['server'] } }

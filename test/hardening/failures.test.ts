@@ -87,7 +87,7 @@ for (const client of ['tollgate', 'undici'] as const) {
       const containers: Record<string, unknown> = {
         healthy: container(healthy.url, '/healthy'),
         refused: container(`http://127.0.0.1:${deadPort}`, '/refused'),
-        dns: container('http://tollgate-test.invalid', '/dns'),
+        dns: container('http://tollgate-test.invalid', '/dns', { allowPlaintextUpstream: true }),
         wrongname: container(wrongName.url, '/wrongname', { upstreamCa: pki.ca }),
         rogue: container(rogue.url, '/rogue', { upstreamCa: pki.ca })
       }

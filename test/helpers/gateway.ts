@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import type { AddressInfo } from 'node:net'
 import { stringify } from 'yaml'
 import { Agent, request } from 'undici'
 import pino from 'pino'
@@ -14,7 +15,8 @@ import { writePki, testCa } from './pki.js'
 
 export interface TestGateway {
   app: App
-  addr: Addresses
+  /** The test gateway always has an HTTPS listener. */
+  addr: Addresses & { https: AddressInfo }
   /** https://localhost:PORT */
   url: string
   httpUrl: string
@@ -108,7 +110,9 @@ export async function startGateway (opts: GatewayOptions): Promise<TestGateway> 
   const config = await loadConfig(configFile, opts.env ?? process.env)
   const { logger, logs, lines: ownLines } = captureLogs()
   const app = await buildApp(config, { logger, env: opts.env ?? process.env, ...opts.app })
-  const addr = await app.listen()
+  const listened = await app.listen()
+  if (listened.https === undefined) throw new Error('the test gateway has no HTTPS listener')
+  const addr = { ...listened, https: listened.https }
   const agent = new Agent({ connect: { ca: testCa().cert, servername: 'localhost' } })
   const url = `https://localhost:${addr.https.port}`
   return {

@@ -1,7 +1,10 @@
 // A local stand-in for Scaleway Secret Manager (v1beta1), speaking the documented shapes
-// (shared/reference/scaleway.md §4): access by id and by path, a few management calls, X-Auth-Token
-// authentication, and Scaleway's standard JSON error bodies for 400/401/403/404/429/500. It can be
-// made slow, rate limited, failing, or stopped and started again on the same port.
+// (the API reference and scaleway-sdk-js's generated client): access by id and by path; secrets
+// (create, get, list by project/name/path, delete); versions (create with a description, list with
+// pagination and a status filter, get, delete, enable, disable); X-Auth-Token authentication; and
+// Scaleway's standard JSON error bodies for 400/401/403/404/409/429/500. It can be made slow, rate
+// limited, failing, or stopped and started again on the same port; `beforeCreateVersion` lets a
+// test slip a concurrent writer's version in between a read and a write.
 //
 //   const sm = await FakeSecretManager.start()
 //   const key = sm.addKey()                                  // a random IAM secret key with access
@@ -10,7 +13,12 @@
 //   await sm.close()
 //
 // Assumptions where the documentation is silent: a disabled or missing revision answers 404
-// `not_found` (resource `secret_version`); an unknown region answers 404.
+// `not_found` (resource `secret_version`); an unknown region answers 404. Revisions are numbered
+// 1, 2, 3… per secret and never reused ("all subsequent revisions augment by 1"); a deleted version
+// stays listed as `scheduled_for_deletion` (Scaleway keeps deleted versions 7 days) and cannot be
+// accessed. A version's data is at most 64 KiB (400 `invalid_arguments` on `data` past it); a
+// secret holds at most `versionLimit` versions that are not deleted (20, Scaleway's documented
+// limit; 403 `quotas_exceeded` past it — the exact answer is undocumented).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { randomUUID } from 'node:crypto'
@@ -29,10 +37,14 @@ export interface FakeKey {
 export interface FakeVersion {
   revision: number
   data: Buffer
-  status: 'enabled' | 'disabled'
+  status: 'enabled' | 'disabled' | 'scheduled_for_deletion'
+  description: string | undefined
   createdAt: string
   updatedAt: string
 }
+
+/** Scaleway's documented limit on a version's data. */
+export const MAX_VERSION_BYTES = 64 * 1024
 
 export interface FakeSecret {
   id: string
@@ -43,6 +55,8 @@ export interface FakeSecret {
   createdAt: string
   updatedAt: string
   versions: FakeVersion[]
+  /** The revision the next version gets. */
+  nextRevision: number
 }
 
 /** One request as seen by the server. The token is never recorded, only how it was judged. */
@@ -63,6 +77,13 @@ export class FakeSecretManager {
   readonly requests: SeenRequest[] = []
   /** Delay before each answer (ms): makes the server slow. */
   delay = 0
+  /** Versions a secret may hold (not counting deleted ones). */
+  versionLimit = 20
+  /**
+   * Runs when a version-creation call arrives, before the version is made: a test can add another
+   * writer's version there (a concurrent write landing between a reader's read and its write).
+   */
+  beforeCreateVersion: ((secret: FakeSecret) => void | Promise<void>) | undefined
   #server: Server
   #sockets = new Set<Socket>()
   #port = 0
@@ -139,7 +160,8 @@ export class FakeSecretManager {
       path: normalizePath(opts.path ?? '/'),
       createdAt: now,
       updatedAt: now,
-      versions: []
+      versions: [],
+      nextRevision: 1
     }
     this.secrets.set(secret.id, secret)
     if (opts.value !== undefined) this.addVersion(secret.id, opts.value)
@@ -147,15 +169,16 @@ export class FakeSecretManager {
   }
 
   /** Adds a version (enabled unless told otherwise) and returns its revision. */
-  addVersion (secretId: string, value: string | Buffer, opts: { enabled?: boolean, disablePrevious?: boolean } = {}): number {
+  addVersion (secretId: string, value: string | Buffer, opts: { enabled?: boolean, disablePrevious?: boolean, description?: string } = {}): number {
     const s = this.#secret(secretId)
     const now = new Date().toISOString()
-    if (opts.disablePrevious === true) for (const v of s.versions) v.status = 'disabled'
-    const revision = s.versions.length + 1
+    if (opts.disablePrevious === true) for (const v of s.versions) if (v.status === 'enabled') v.status = 'disabled'
+    const revision = s.nextRevision++
     s.versions.push({
       revision,
       data: Buffer.isBuffer(value) ? value : Buffer.from(value, 'utf8'),
       status: opts.enabled === false ? 'disabled' : 'enabled',
+      description: opts.description,
       createdAt: now,
       updatedAt: now
     })
@@ -163,11 +186,31 @@ export class FakeSecretManager {
     return revision
   }
 
+  /** The data of a revision (undefined when there is no such version), as a test reads it back. */
+  versionText (secretId: string, revision: number | 'latest'): string | undefined {
+    const s = this.#secret(secretId)
+    const v = revision === 'latest' ? s.versions.filter((x) => x.status === 'enabled').at(-1) : s.versions.find((x) => x.revision === revision)
+    return v?.data.toString('utf8')
+  }
+
+  /** Deletes a version (it stays listed as scheduled_for_deletion, and cannot be read). */
+  deleteVersion (secretId: string, revision: number): void {
+    const v = this.#secret(secretId).versions.find((x) => x.revision === revision)
+    if (v === undefined) throw new Error(`no revision ${revision}`)
+    v.status = 'scheduled_for_deletion'
+    v.updatedAt = new Date().toISOString()
+  }
+
   setVersionStatus (secretId: string, revision: number, status: 'enabled' | 'disabled'): void {
     const v = this.#secret(secretId).versions.find((x) => x.revision === revision)
     if (v === undefined) throw new Error(`no revision ${revision}`)
     v.status = status
     v.updatedAt = new Date().toISOString()
+  }
+
+  /** How many calls matched `method` and a path ending in `suffix` (e.g. 'POST', '/versions'). */
+  callCount (method: string, suffix: string): number {
+    return this.requests.filter((r) => r.method === method && r.path.endsWith(suffix)).length
   }
 
   deleteSecret (secretId: string): void {
@@ -257,6 +300,19 @@ export class FakeSecretManager {
 
     if (rest[0] !== 'secrets') return send(res, 404, { message: 'route not found', type: 'not_found' })
 
+    // GET secrets?project_id&name&path&page&page_size
+    if (method === 'GET' && rest.length === 1) {
+      const projectId = url.searchParams.get('project_id') ?? undefined
+      const name = url.searchParams.get('name') ?? undefined
+      const path = url.searchParams.get('path') ?? undefined
+      if (projectId !== undefined && !UUID.test(projectId)) return send(res, 400, invalidArgument('project_id', 'must be a valid UUID'))
+      if (projectId !== undefined && !canAccess(k, projectId, true)) return send(res, 403, permissionsDenied('list', 'secret'))
+      const all = [...this.secrets.values()].filter((x) => x.region === region && canAccess(k, x.projectId, true) &&
+        (projectId === undefined || x.projectId === projectId) && (name === undefined || x.name === name) &&
+        (path === undefined || x.path === normalizePath(path)))
+      return send(res, 200, { ...page(url, all.map(secretJson), 'secrets') })
+    }
+
     // POST secrets
     if (method === 'POST' && rest.length === 1) {
       const b = body as { project_id?: unknown, name?: unknown, path?: unknown }
@@ -288,14 +344,42 @@ export class FakeSecretManager {
     }
     if (rest[2] !== 'versions') return send(res, 404, { message: 'route not found', type: 'not_found' })
 
-    // POST secrets/{id}/versions {data, disable_previous}
+    // GET secrets/{id}/versions?page&page_size&status
+    if (method === 'GET' && rest.length === 3) {
+      if (found === undefined) return send(res, 404, notFound('secret', id))
+      if (!canAccess(k, found.projectId, true)) return send(res, 403, permissionsDenied('read', 'secret'))
+      const statuses = url.searchParams.getAll('status')
+      const versions = found.versions.filter((v) => statuses.length === 0 || statuses.includes(v.status))
+      return send(res, 200, page(url, versions.map((v) => versionJson(found, v)), 'versions'))
+    }
+    // POST secrets/{id}/versions {data, description, disable_previous}
     if (method === 'POST' && rest.length === 3) {
-      const b = body as { data?: unknown, disable_previous?: unknown }
+      const b = body as { data?: unknown, disable_previous?: unknown, description?: unknown }
       if (found === undefined) return send(res, 404, notFound('secret', id))
       if (!canAccess(k, found.projectId)) return send(res, 403, permissionsDenied('write'))
       if (typeof b.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(b.data)) return send(res, 400, invalidArgument('data', 'must be base64'))
-      const revision = this.addVersion(id, Buffer.from(b.data, 'base64'), { disablePrevious: b.disable_previous === true })
-      return send(res, 200, versionJson(found, found.versions[revision - 1]!))
+      const data = Buffer.from(b.data, 'base64')
+      if (data.length > MAX_VERSION_BYTES) return send(res, 400, invalidArgument('data', `must be at most ${MAX_VERSION_BYTES} bytes`))
+      if (found.versions.filter((v) => v.status !== 'scheduled_for_deletion').length >= this.versionLimit) {
+        return send(res, 403, { type: 'quotas_exceeded', message: 'quota(s) exceeded for this resource', details: [{ resource: 'secret_version', quota: this.versionLimit, current: this.versionLimit }] })
+      }
+      await this.beforeCreateVersion?.(found)
+      const revision = this.addVersion(id, data, { disablePrevious: b.disable_previous === true, description: typeof b.description === 'string' ? b.description : undefined })
+      return send(res, 200, versionJson(found, found.versions.find((v) => v.revision === revision)!))
+    }
+    // GET/DELETE secrets/{id}/versions/{revision}
+    if (rest.length === 4 && (method === 'GET' || method === 'DELETE')) {
+      if (!REVISION.test(rest[3]!)) return send(res, 400, invalidArgument('revision', 'must be a number, latest or latest_enabled'))
+      if (found === undefined) return send(res, 404, notFound('secret', id))
+      if (!canAccess(k, found.projectId, method === 'GET')) return send(res, 403, permissionsDenied(method === 'GET' ? 'read' : 'delete', 'secret_version'))
+      const v = pickVersion(found, rest[3]!)
+      if (v === undefined || (method === 'DELETE' && v.status === 'scheduled_for_deletion')) return send(res, 404, notFound('secret_version', rest[3]!))
+      if (method === 'DELETE') {
+        this.deleteVersion(id, v.revision)
+        res.writeHead(204).end()
+        return
+      }
+      return send(res, 200, versionJson(found, v))
     }
     // GET secrets/{id}/versions/{revision}/access
     if (method === 'GET' && rest.length === 5 && rest[4] === 'access') {
@@ -329,7 +413,7 @@ function canAccess (k: FakeKey, projectId: string, metadataOnly = false): boolea
 }
 
 function pickVersion (s: FakeSecret, revision: string): FakeVersion | undefined {
-  if (revision === 'latest') return s.versions.at(-1)
+  if (revision === 'latest') return s.versions.filter((v) => v.status !== 'scheduled_for_deletion').at(-1)
   if (revision === 'latest_enabled') return s.versions.filter((v) => v.status === 'enabled').at(-1)
   return s.versions.find((v) => v.revision === Number(revision))
 }
@@ -348,7 +432,7 @@ function secretJson (s: FakeSecret): Record<string, unknown> {
     created_at: s.createdAt,
     updated_at: s.updatedAt,
     tags: [],
-    version_count: s.versions.length,
+    version_count: s.versions.filter((v) => v.status !== 'scheduled_for_deletion').length,
     description: null,
     managed: false,
     protected: false,
@@ -365,10 +449,18 @@ function versionJson (s: FakeSecret, v: FakeVersion): Record<string, unknown> {
     status: v.status,
     created_at: v.createdAt,
     updated_at: v.updatedAt,
-    description: null,
-    latest: v.revision === s.versions.length,
+    deletion_requested_at: v.status === 'scheduled_for_deletion' ? v.updatedAt : null,
+    description: v.description ?? null,
+    latest: v === s.versions.filter((x) => x.status !== 'scheduled_for_deletion').at(-1),
     region: s.region
   }
+}
+
+/** One page of `items` (Scaleway's page / page_size, page_size at most 100) with total_count. */
+function page (url: URL, items: Array<Record<string, unknown>>, key: string): Record<string, unknown> {
+  const n = Math.min(100, Math.max(1, Number(url.searchParams.get('page_size') ?? '20') || 20))
+  const p = Math.max(1, Number(url.searchParams.get('page') ?? '1') || 1)
+  return { [key]: items.slice((p - 1) * n, p * n), total_count: items.length }
 }
 
 function denied (reason: 'invalid_argument' | 'not_found' | 'expired'): Record<string, unknown> {

@@ -227,10 +227,11 @@ describe('two issuers, one subject', () => {
 
   test('a bare jwt:SUBJECT on a container that accepts several issuers is refused at load, naming the field', async () => {
     const file = join(dir, 'tollgate.yaml')
+    writePki(dir) // check reads the certificate as serve would
     const yaml = (principal: string): string => `server:
   listen:
     https: { host: 127.0.0.1, port: 0 }
-  tls: { cert: ./tls.crt, key: ./tls.key }
+  tls: { cert: ./cert.pem, key: ./key.pem }
 credentials:
   jwt:
     issuers:

@@ -90,12 +90,12 @@ test('kubernetes: the kustomization lists every manifest; probes, ports, mounts,
   const admin = config.server.admin
   assert.ok(admin !== undefined, 'the config has an admin listener')
   assert.equal(admin.host, '0.0.0.0', 'the kubelet probes the pod IP')
-  assert.equal(config.server.listen.https.host, '0.0.0.0')
+  assert.equal(config.server.listen.https?.host, '0.0.0.0')
   assert.equal(config.server.workers, 1, 'one process per pod; scale with replicas')
 
   // Ports.
   const ports = new Map<string, number>(c.ports.map((p: Obj) => [p.name, p.containerPort]))
-  assert.equal(ports.get('https'), config.server.listen.https.port)
+  assert.equal(ports.get('https'), config.server.listen.https?.port)
   assert.equal(ports.get('admin'), admin.port)
   const portOf = (p: string | number): number | undefined => typeof p === 'number' ? p : ports.get(p)
   for (const [probe, path] of [['startupProbe', '/healthz'], ['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']]) {
@@ -109,11 +109,11 @@ test('kubernetes: the kustomization lists every manifest; probes, ports, mounts,
   assert.deepEqual(service.spec.selector, labels)
   for (const p of service.spec.ports) {
     assert.notEqual(portOf(p.targetPort), admin.port, 'the Service never exposes the admin port')
-    assert.equal(portOf(p.targetPort), config.server.listen.https.port)
+    assert.equal(portOf(p.targetPort), config.server.listen.https?.port)
   }
 
   // TLS files and stores come from the Secret volumes mounted above them.
-  for (const file of [config.server.tls.cert, config.server.tls.key]) assert.equal(mountOf(file).volume.secret?.secretName, 'tollgate-tls')
+  for (const file of [config.server.tls?.cert, config.server.tls?.key]) assert.equal(mountOf(file as string).volume.secret?.secretName, 'tollgate-tls')
   for (const file of [config.secrets?.store, config.credentials?.keys]) assert.equal(mountOf(file as string).volume.secret?.secretName, 'tollgate-stores')
 
   // The master key is a file from the Secret in the kustomization (never an environment variable).
@@ -174,7 +174,7 @@ test('Dockerfile: multi-stage, Node LTS, production dependencies only, non-root,
   const cm = objects.find((o) => o.kind === 'ConfigMap')
   const config = parse(cm?.data['tollgate.yaml'])
   const expose = runtime.lines.find((l) => l.startsWith('EXPOSE '))?.split(' ').slice(1).map(Number) ?? []
-  assert.ok(expose.includes(config.server.listen.https.port))
+  assert.ok(expose.includes(config.server.listen.https?.port))
   assert.ok(expose.includes(config.server.admin.port))
   const healthUrl = /TOLLGATE_HEALTHCHECK_URL=(\S+)/.exec(runtime.lines.join('\n'))?.[1]
   assert.equal(healthUrl, `http://127.0.0.1:${config.server.admin.port as number}/healthz`)

@@ -24,7 +24,8 @@ export function recorder (): { logger: SecretLogger, events: Required<SecretEven
       refreshFailed: (ref, reason) => { events_.push(['refreshFailed', ref, reason]) },
       rotated: (ref) => { events_.push(['rotated', ref]) },
       refused: (file, reason) => { events_.push(['refused', file, reason]) },
-      generation: (file, n) => { events_.push(['generation', file, n]) }
+      generation: (file, n) => { events_.push(['generation', file, n]) },
+      sourceStatus: (file, ok) => { events_.push(['sourceStatus', file, ok]) }
     },
     lines,
     events_
