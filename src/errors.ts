@@ -100,12 +100,12 @@ export const ERROR_CODES = {
   TG_ERR_CONFIG_INTERPOLATION: 'A ${env:…} or ${file:…} reference in the config cannot be resolved.',
   TG_ERR_POLICY_INVALID: 'A policy condition does not parse, type-check to bool, or pass the load-time safety limits.',
   TG_ERR_SECRET_UNRESOLVED: 'A secret reference cannot be resolved (the message names the reference, never a value).',
-  TG_ERR_SECRET_STORE: 'The encrypted secret store is missing, tampered, truncated or under a wrong master key.',
+  TG_ERR_SECRET_STORE: 'The encrypted secret store (a file, or a Secret Manager secret) cannot be read, is tampered or truncated, is under a wrong master key, or would not fit in a Secret Manager version (64 KiB).',
   TG_ERR_MASTER_KEY: 'TOLLGATE_MASTER_KEY (or TOLLGATE_MASTER_KEY_FILE) is missing, both are set, or it is not 32 bytes of base64.',
-  TG_ERR_KEYS_STORE: 'The tollgate keys file cannot be read or written.',
+  TG_ERR_KEYS_STORE: 'The tollgate keys file (a file, or a Secret Manager secret) cannot be read or written, or would not fit in a Secret Manager version (64 KiB).',
   TG_ERR_KEYS_INTEGRITY: 'The keys file fails its integrity check (edited outside tollgate, a format downgrade, or made with another pepper); a running gateway keeps its last good keys.',
   TG_ERR_ROLLBACK: 'A secret store or keys file is older (lower generation) than one this gateway already accepted, or is another store; a running gateway keeps its last good copy.',
-  TG_ERR_TLS: 'The TLS certificate or key cannot be loaded.',
+  TG_ERR_TLS: 'The TLS certificate or key cannot be read, is not PEM, or the two do not match (the message names the field and the file).',
   TG_ERR_LISTEN: 'A listener could not bind its address.',
   TG_ERR_USAGE: 'The command line is not understood.'
 } as const

@@ -124,9 +124,11 @@ test('kubernetes: the kustomization lists every manifest; probes, ports, mounts,
   assert.ok(secret, 'TOLLGATE_MASTER_KEY_FILE is a file of a Secret of the kustomization')
   assert.ok(keyFile.slice(keyMount.mount.mountPath.length + 1) in secret.stringData)
 
-  // Drain: the grace period covers the preStop pause, the drain deadline and a margin.
-  const pause = Number(c.lifecycle.preStop.exec.command[1])
-  assert.ok(pod.terminationGracePeriodSeconds * 1000 >= pause * 1000 + config.server.drainTimeout + 5000)
+  // Drain: the grace period covers the shutdown delay (no preStop hook: tollgate keeps answering with
+  // Connection: close while the endpoint goes), the drain deadline and a margin.
+  assert.equal(c.lifecycle?.preStop, undefined)
+  assert.ok(config.server.shutdownDelay >= 5000, 'time for the endpoint to leave the Service')
+  assert.ok(pod.terminationGracePeriodSeconds * 1000 >= config.server.shutdownDelay + config.server.drainTimeout + 5000)
 
   // Non-root, as the image; the root filesystem can be read-only (tollgate writes nothing at run time).
   assert.equal(pod.securityContext.runAsNonRoot, true)
