@@ -105,6 +105,11 @@ test('the demo starts, prints curl lines that work as printed, and Ctrl-C exits 
     assert.match(privateAnswer, /"x-auth-token": "\[valid token, value hidden\]"/, 'the token from the store reached the private container')
     const refused = spawnSync('sh', ['-c', `${curls[3]} -s`], { encoding: 'utf8' }).stdout
     assert.match(refused, /"reason":"credential_missing"/)
+    const list = out.split('\n').map((l) => l.trim()).find((l) => l.includes(' npx tollgate keys list '))
+    assert.ok(list !== undefined, out)
+    const listed = spawnSync('sh', ['-c', list.replace('npx tollgate', `"${process.execPath}" "${BIN}"`)], { encoding: 'utf8' })
+    assert.equal(listed.status, 0, listed.stderr)
+    assert.match(listed.stdout, /^demo-client +private +never .* no +active$/m, 'the printed keys list line works and shows the demo key')
   } finally {
     child.kill('SIGINT')
   }

@@ -26,6 +26,11 @@ import type { FailFn } from '../files/atomic-file.js'
 
 /** Scaleway's limit on one version's data. */
 export const MAX_VERSION_BYTES = 64 * 1024
+/**
+ * Tries of a write before giving up. Without a lock, N writers at once take up to N rounds (one wins
+ * each), so this is more than the file's; between tries a writer waits a random, growing while.
+ */
+const WRITE_ATTEMPTS = 10
 /** Versions kept below the one just written: the previous one, which a reader may be fetching. */
 const KEEP_BELOW = 1
 const PAGE_SIZE = 100
@@ -85,6 +90,9 @@ export function stateBackend (location: string, scw: ScwStateContext | undefined
 
 interface Version { revision: number, status: string }
 
+/** A listed version was gone by the time its data was read. */
+class VersionGone extends Error {}
+
 export class ScwState implements StateBackend {
   readonly location: string
   readonly #o: ScwStateOptions
@@ -139,20 +147,42 @@ export class ScwState implements StateBackend {
       // Another writer created a version since the read: this one carries a generation that is not
       // its revision, so no reader takes it. Remove it, read the newer content, apply again.
       await this.#call({ method: 'DELETE', path: `/secrets/${await this.#secretId()}/versions/${revision}`, what: this.#what() }).catch(() => {})
-      if (attempt >= MAX_ATTEMPTS) {
-        throw this.#o.fail(`kept changing while it was being updated (${MAX_ATTEMPTS} tries, each beaten by another writer's version): is something else writing it?`)
+      if (attempt >= WRITE_ATTEMPTS) {
+        throw this.#o.fail(`kept changing while it was being updated (${WRITE_ATTEMPTS} tries, each beaten by another writer's version): is something else writing it?`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 50 * attempt))
+    }
+  }
+
+  /**
+   * The newest valid version and the generation a write on top of it must carry. A version deleted
+   * between the list and the read of its data (another writer pruned it) means the list is old:
+   * list again.
+   */
+  async #snapshot (fresh: boolean): Promise<Snapshot> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#snapshotOnce(fresh || attempt > 1)
+      } catch (err) {
+        if (!(err instanceof VersionGone) || attempt >= MAX_ATTEMPTS) throw err instanceof VersionGone ? this.#o.fail(err.message) : err
       }
     }
   }
 
-  /** The newest valid version and the generation a write on top of it must carry. */
-  async #snapshot (fresh: boolean): Promise<Snapshot> {
+  async #snapshotOnce (fresh: boolean): Promise<Snapshot> {
     const versions = await this.#reported(async () => await this.#versions(fresh))
     const next = Math.max(this.#assigned, ...versions.map((v) => v.revision)) + 1
     const enabled = versions.filter((v) => v.status === 'enabled')
     if (enabled.length === 0) return { text: undefined, version: 'empty', nextGeneration: next }
     for (const v of [...enabled].reverse()) {
-      const d = await this.#reported(async () => await this.#versionText(v.revision))
+      const d = await this.#reported(async () => {
+        try {
+          return await this.#versionText(v.revision)
+        } catch (err) {
+          if (err instanceof ScwAccessError && err.status === 404) throw new VersionGone(`revision ${v.revision} was deleted while it was being read (a writer kept pruning)`)
+          throw err
+        }
+      })
       if (d.generation === v.revision) return { text: d.text, version: `revision:${v.revision}`, nextGeneration: next }
       if (!this.#ignored.has(v.revision)) {
         this.#ignored.add(v.revision)

@@ -150,9 +150,11 @@ function errorFor (status: number, body: Record<string, unknown>, what: string, 
     case 403: {
       const action = str((Array.isArray(body.details) ? body.details[0] as Record<string, unknown> | undefined : undefined)?.action)
       return new ScwAccessError(`Scaleway denied access to ${what} (403 ${type ?? 'permissions_denied'}): ` +
-        (action !== undefined && action !== 'read'
-          ? `the IAM key needs SecretManagerFullAccess (or SecretManagerSecretCreate and SecretManagerSecretDelete) on its project to ${action}`
-          : 'the IAM key needs SecretManagerSecretAccess on its project'), status, undefined, body)
+        (action === undefined || action === 'read'
+          ? 'the IAM key needs SecretManagerSecretAccess on its project'
+          : action === 'list'
+            ? 'the IAM key needs SecretManagerReadOnly on its project to list'
+            : `the IAM key needs SecretManagerFullAccess on its project to ${action}`), status, undefined, body)
     }
     case 404:
       return new ScwAccessError(`${what}${t === undefined ? '' : ` or its revision ${t.revision}`} was not found (404 ${type ?? 'not_found'})`, status, undefined, body)
