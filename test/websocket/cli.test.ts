@@ -6,15 +6,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
 import { captureIo } from '../helpers/io.js'
+import { writePki } from '../helpers/pki.js'
 import { runPolicy } from '../../src/cli/policy.js'
 import { main } from '../../src/cli/main.js'
 
 function config (server: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-ws-cli-'))
+  writePki(dir) // cert.pem, key.pem: check reads them as serve would
   const file = join(dir, 'tollgate.yaml')
   const c = (path: string, more: Record<string, unknown>): Record<string, unknown> => ({ upstream: 'https://c.example', match: { path }, token: '${env:T}', ...more })
   writeFileSync(file, stringify({
-    server: { listen: { https: { host: '127.0.0.1', port: 0 } }, tls: { cert: './c.pem', key: './k.pem' }, ...server },
+    server: { listen: { https: { host: '127.0.0.1', port: 0 } }, tls: { cert: './cert.pem', key: './key.pem' }, ...server },
     containers: {
       chat: c('/chat', { privacy: 'public', websocket: true }),
       feed: c('/feed', { privacy: 'private', websocket: true }),
