@@ -43,8 +43,6 @@ export function trackConnections (server: NetServer, opts: { tls: boolean }): Co
   const sockets = new Set<Socket>()
   /** Sockets that carry HTTP/1.1 (the raw socket, or the TLS socket on top of it). */
   const http1 = new Set<Http1Socket>()
-  /** HTTP/1.1 sockets that have carried a request: idle ones are kept-alive, not just accepted. */
-  const served = new WeakSet<Socket>()
   const sessions = new Set<Http2Session>()
   let closing = false
   let draining = false
@@ -77,7 +75,6 @@ export function trackConnections (server: NetServer, opts: { tls: boolean }): Co
     session.once('close', () => sessions.delete(session))
     if (closing) session.close()
   })
-  server.prependListener('request', (req: IncomingMessage) => { served.add(req.socket) })
 
   function onHttp1 (socket: Http1Socket): void {
     http1.add(socket)
@@ -87,12 +84,13 @@ export function trackConnections (server: NetServer, opts: { tls: boolean }): Co
 
   /**
    * Mark the response in flight (if any) as the last on this socket; close an idle kept-alive socket
-   * now. A socket that has not carried a request yet is left to send one (answered, then closed).
+   * now. A socket that has not received a byte of a request yet (`bytesRead`: the decrypted bytes on
+   * a TLS socket) is left to send one: answered, then closed.
    */
   function closeWhenIdle (socket: Http1Socket): void {
     const res = socket._httpMessage
     if (res == null) {
-      if (served.has(socket)) socket.destroySoon()
+      if (socket.bytesRead > 0) socket.destroySoon()
       return
     }
     if (!res.headersSent) {
